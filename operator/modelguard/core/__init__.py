@@ -1,0 +1,1 @@
+"""Pure core: API models, evaluation, decisions. Imports no kopf, kubernetes or HTTP."""

@@ -1,0 +1,73 @@
+"""Kubernetes-convention status conditions (type, status, reason, message,
+lastTransitionTime, observedGeneration), so `kubectl wait --for=condition=X` works."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from modelguard.core.api import Condition
+
+READY = "Ready"
+DEGRADED = "Degraded"
+ROLLED_BACK = "RolledBack"
+KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
+METRICS_AVAILABLE = "MetricsAvailable"
+INVALID_SPEC = "InvalidSpec"
+
+ALL_TYPES = (READY, DEGRADED, ROLLED_BACK, KILL_SWITCH_ENGAGED, METRICS_AVAILABLE, INVALID_SPEC)
+
+Status = Literal["True", "False", "Unknown"]
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: Status,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """Return conditions with one upserted; lastTransitionTime moves only on a change of
+    status, as the API conventions require."""
+    out: list[Condition] = []
+    found = False
+    for cond in conditions:
+        if cond.type != type_:
+            out.append(cond)
+            continue
+        found = True
+        since = cond.last_transition_time if cond.status == status else now
+        out.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=since,
+                observed_generation=generation,
+            )
+        )
+    if not found:
+        out.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=generation,
+            )
+        )
+    return out
+
+
+def get_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: Sequence[Condition], type_: str) -> bool:
+    cond = get_condition(conditions, type_)
+    return cond is not None and cond.status == "True"

@@ -1,0 +1,173 @@
+"""Check evaluation: one rendered check plus its query results in, a verdict out.
+
+Rules users rely on:
+- Failed only on a real threshold breach, on data that is there and is trustworthy.
+- Inconclusive for missing data, NaN, query errors, too few samples, ambiguous results.
+- Too few samples is never turned into a failure, whatever noData says: a small sample
+  is not evidence (this is the gap Flagger's users hit with "no values found").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from modelguard.core.api import Check, CheckResult, NoDataPolicy, Verdict
+from modelguard.core.ports import QueryResult
+from modelguard.core.promql import render
+
+# Inconclusive reasons that noData=fail|pass may reinterpret; the rest always hold.
+NO_DATA_REASONS = frozenset({"NoData", "QueryError", "AmbiguousResult"})
+
+
+@dataclass(frozen=True)
+class RenderedCheck:
+    check: Check
+    query: str
+    baseline_query: str | None
+    samples_query: str | None
+
+
+def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
+    """Render a check's templates. A relative check without a baseline version gets no
+    baseline query (it is then not applicable, see evaluate_check)."""
+    baseline = None
+    if check.baseline_query is not None and "stableVersion" in values:
+        baseline = render(check.baseline_query, values)
+    samples = render(check.samples_query, values) if check.samples_query is not None else None
+    return RenderedCheck(check, render(check.query, values), baseline, samples)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _threshold(check: Check) -> str:
+    parts = []
+    if check.min is not None:
+        parts.append(f">= {_fmt(check.min)}")
+    if check.max is not None:
+        parts.append(f"<= {_fmt(check.max)}")
+    if check.max_drop is not None:
+        parts.append(f"drop <= {_fmt(check.max_drop)}")
+    if check.max_increase is not None:
+        parts.append(f"increase <= {_fmt(check.max_increase)}")
+    return ", ".join(parts)
+
+
+def evaluate_check(
+    rendered: RenderedCheck,
+    value: QueryResult,
+    baseline: QueryResult | None = None,
+    samples: QueryResult | None = None,
+) -> CheckResult:
+    check = rendered.check
+    base = {
+        "name": check.name,
+        "query": rendered.query,
+        "threshold": _threshold(check),
+        "value": value.value if value.usable else None,
+    }
+
+    def result(verdict: Verdict, reason: str, message: str, **extra: float | None) -> CheckResult:
+        return CheckResult.model_validate(
+            {**base, **extra, "verdict": verdict, "reason": reason, "message": message}
+        )
+
+    samples_seen: float | None = None
+    if check.min_samples is not None:
+        if samples is None or not samples.usable:
+            reason, message = (samples or QueryResult()).problem()
+            return result(Verdict.INCONCLUSIVE, "TooFewSamples", f"sample count: {message}")
+        samples_seen = samples.value
+        assert samples_seen is not None  # usable implies a value
+        if samples_seen < check.min_samples:
+            return result(
+                Verdict.INCONCLUSIVE,
+                "TooFewSamples",
+                f"{_fmt(samples_seen)} samples, need {check.min_samples}",
+                samples=samples_seen,
+            )
+
+    if not value.usable:
+        reason, message = value.problem()
+        return result(Verdict.INCONCLUSIVE, reason, message, samples=samples_seen)
+    current = value.value
+    assert current is not None
+
+    breaches = []
+    if check.min is not None and current < check.min:
+        breaches.append(f"{_fmt(current)} < min {_fmt(check.min)}")
+    if check.max is not None and current > check.max:
+        breaches.append(f"{_fmt(current)} > max {_fmt(check.max)}")
+
+    relative = check.max_drop is not None or check.max_increase is not None
+    baseline_value: float | None = None
+    if relative and not breaches:
+        if rendered.baseline_query is None:
+            # The first version has nothing to compare with; its absolute checks (if
+            # any) still judge it, and counting this as missing data would let
+            # noData=fail roll back a version for having no predecessor.
+            return result(
+                Verdict.PASSED,
+                "NoBaseline",
+                "no other known-good version to compare with",
+                samples=samples_seen,
+            )
+        if baseline is None or not baseline.usable:
+            reason, message = (baseline or QueryResult()).problem()
+            return result(
+                Verdict.INCONCLUSIVE, reason, f"baseline: {message}", samples=samples_seen
+            )
+        baseline_value = baseline.value
+        assert baseline_value is not None
+        drop = baseline_value - current
+        if check.max_drop is not None and drop > check.max_drop:
+            breaches.append(
+                f"dropped {_fmt(drop)} from baseline {_fmt(baseline_value)} "
+                f"(max {_fmt(check.max_drop)})"
+            )
+        if check.max_increase is not None and -drop > check.max_increase:
+            breaches.append(
+                f"rose {_fmt(-drop)} over baseline {_fmt(baseline_value)} "
+                f"(max {_fmt(check.max_increase)})"
+            )
+
+    if breaches:
+        return result(
+            Verdict.FAILED,
+            "ThresholdBreached",
+            "; ".join(breaches),
+            samples=samples_seen,
+            baseline=baseline_value,
+        )
+    return result(
+        Verdict.PASSED,
+        "WithinThreshold",
+        f"{_fmt(current)} within {_threshold(check)}",
+        samples=samples_seen,
+        baseline=baseline_value,
+    )
+
+
+def overall(results: Sequence[CheckResult], no_data: NoDataPolicy) -> Verdict:
+    """Combine check verdicts: any failure fails; Inconclusive is read through noData."""
+    if any(r.verdict is Verdict.FAILED for r in results):
+        return Verdict.FAILED
+    inconclusive = [r for r in results if r.verdict is Verdict.INCONCLUSIVE]
+    if not inconclusive:
+        return Verdict.PASSED
+    if any(r.reason not in NO_DATA_REASONS for r in inconclusive):
+        return Verdict.INCONCLUSIVE
+    if no_data is NoDataPolicy.FAIL:
+        return Verdict.FAILED
+    if no_data is NoDataPolicy.PASS:
+        return Verdict.PASSED
+    return Verdict.INCONCLUSIVE
+
+
+def metrics_available(results: Sequence[CheckResult]) -> bool:
+    """False when any check lacked data or its query failed (not for small samples)."""
+    return not any(
+        r.verdict is Verdict.INCONCLUSIVE and r.reason in NO_DATA_REASONS for r in results
+    )

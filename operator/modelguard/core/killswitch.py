@@ -1,0 +1,214 @@
+"""The kill-switch state machine.
+
+    Released --spec.enabled--> Engaged --spec disabled, workload restored--> Released
+
+Crash-safety comes from ordering, which the reconciler guarantees: the status this
+returns (with the saved replica count / selector) is written *before* its actions run.
+So a crash after saving re-enforces from the saved state, and a crash before saving
+finds the workload untouched and saves it then. Saved state is written once per
+engagement and never overwritten while engaged, so a second engage cannot save the 0
+replicas of the first. Release stays Engaged until the restore is observed, so a crash
+mid-restore restores again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelguard.core.api import (
+    KillSwitchMode,
+    KillSwitchSpec,
+    KillSwitchStatus,
+    SavedWorkload,
+)
+from modelguard.core.workload import Action, Event, Scale, SetSelector, Workload
+
+
+@dataclass(frozen=True)
+class KillSwitchStep:
+    status: KillSwitchStatus
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    released: bool = False  # restore confirmed this step: analysis restarts from scratch
+
+
+def _fmt_selector(selector: dict[str, str] | None) -> str:
+    if not selector:
+        return "{}"
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+
+def _by(requested_by: str) -> str:
+    return f" by {requested_by}" if requested_by else ""
+
+
+def step(
+    spec: KillSwitchSpec,
+    status: KillSwitchStatus,
+    workload: Workload,
+    requested_by: str,
+    now: datetime,
+) -> KillSwitchStep:
+    if spec.enabled and not status.engaged:
+        return _engage(spec, workload, requested_by, now)
+    if spec.enabled:
+        return _enforce(spec, status, workload)
+    if status.engaged:
+        return _release(status, workload, requested_by)
+    return KillSwitchStep(status=status)
+
+
+def _engage(
+    spec: KillSwitchSpec, workload: Workload, requested_by: str, now: datetime
+) -> KillSwitchStep:
+    replicas = workload.replicas if workload.replicas is not None else 1
+    events: list[Event] = []
+    actions: list[Action] = []
+    saved_replicas: int | None = None
+    saved_selector: dict[str, str] | None = None
+    fallback_ready: bool | None = None
+    detail = ""
+
+    if spec.mode is KillSwitchMode.FALLBACK and spec.fallback is not None:
+        service = workload.service
+        fallback_ready = (workload.fallback_ready_pods or 0) > 0
+        if service is None or not service.exists:
+            events.append(
+                Event(
+                    "Warning",
+                    "FallbackServiceNotFound",
+                    f"Service {spec.fallback.service_name!r} not found: scaling the model "
+                    "to zero instead of switching traffic",
+                )
+            )
+            fallback_ready = False
+        else:
+            saved_selector = dict(service.selector or {})
+            actions.append(SetSelector(service.name, dict(spec.fallback.selector)))
+            detail = (
+                f"; Service {service.name} switched from {_fmt_selector(saved_selector)} "
+                f"to fallback {_fmt_selector(spec.fallback.selector)}"
+            )
+        if not fallback_ready:
+            saved_replicas = replicas
+            actions.append(Scale(0))
+            detail += f"; scaled {replicas} -> 0 replicas"
+            if service is not None and service.exists:
+                events.append(
+                    Event(
+                        "Warning",
+                        "FallbackUnavailable",
+                        f"fallback {_fmt_selector(spec.fallback.selector)} has no Ready pods: "
+                        f"the model is scaled to zero too, so nothing serves traffic",
+                    )
+                )
+    else:
+        saved_replicas = replicas
+        actions.append(Scale(0))
+        detail = f"; scaled {replicas} -> 0 replicas"
+
+    new_status = KillSwitchStatus(
+        engaged=True,
+        mode=spec.mode,
+        since=now,
+        reason=spec.reason,
+        requested_by=requested_by,
+        saved=SavedWorkload(replicas=saved_replicas, selector=saved_selector),
+        fallback_ready=fallback_ready,
+    )
+    events.insert(
+        0,
+        Event(
+            "Warning",
+            "KillSwitchEngaged",
+            f"Kill switch engaged{_by(requested_by)} ({spec.mode.value}): {spec.reason}{detail}",
+        ),
+    )
+    return KillSwitchStep(status=new_status, actions=tuple(actions), events=tuple(events))
+
+
+def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload) -> KillSwitchStep:
+    saved = status.saved or SavedWorkload()
+    actions: list[Action] = []
+    events: list[Event] = []
+    fallback_ready = status.fallback_ready
+
+    if status.mode is KillSwitchMode.FALLBACK and spec.fallback is not None:
+        service = workload.service
+        if (
+            saved.selector is not None
+            and service is not None
+            and service.exists
+            and service.selector != spec.fallback.selector
+        ):
+            actions.append(SetSelector(service.name, dict(spec.fallback.selector)))
+            events.append(
+                Event(
+                    "Warning",
+                    "KillSwitchEnforced",
+                    f"Service {service.name} selector was {_fmt_selector(service.selector)} "
+                    f"while the kill switch is engaged: switched back to the fallback",
+                )
+            )
+        fallback_ready = (workload.fallback_ready_pods or 0) > 0
+        if saved.replicas is None and not fallback_ready:
+            # The fallback lost its last Ready pod: stop the model rather than let the
+            # Service route to nothing while the model is believed stopped.
+            replicas = workload.replicas if workload.replicas is not None else 1
+            saved = SavedWorkload(replicas=replicas, selector=saved.selector)
+            actions.append(Scale(0))
+            events.append(
+                Event(
+                    "Warning",
+                    "FallbackUnavailable",
+                    f"fallback {_fmt_selector(spec.fallback.selector)} has no Ready pods: "
+                    f"scaled the model {replicas} -> 0 replicas too",
+                )
+            )
+
+    if saved.replicas is not None and workload.replicas != 0:
+        actions.append(Scale(0))
+        events.append(
+            Event(
+                "Warning",
+                "KillSwitchEnforced",
+                f"Deployment was scaled to {workload.replicas} while the kill switch is "
+                "engaged: scaled back to 0",
+            )
+        )
+
+    new_status = status.model_copy(
+        update={"reason": spec.reason, "saved": saved, "fallback_ready": fallback_ready}
+    )
+    return KillSwitchStep(status=new_status, actions=tuple(actions), events=tuple(events))
+
+
+def _release(status: KillSwitchStatus, workload: Workload, requested_by: str) -> KillSwitchStep:
+    saved = status.saved or SavedWorkload()
+    actions: list[Action] = []
+    if saved.replicas is not None and workload.replicas != saved.replicas:
+        actions.append(Scale(saved.replicas))
+    service = workload.service
+    if (
+        saved.selector is not None
+        and service is not None
+        and service.exists
+        and service.selector != saved.selector
+    ):
+        actions.append(SetSelector(service.name, dict(saved.selector)))
+    if actions:
+        # Stay engaged until the restore is observed: a crash now restores again.
+        return KillSwitchStep(status=status, actions=tuple(actions))
+    restored = []
+    if saved.replicas is not None:
+        restored.append(f"replicas {saved.replicas}")
+    if saved.selector is not None:
+        restored.append(f"selector {_fmt_selector(saved.selector)}")
+    event = Event(
+        "Normal",
+        "KillSwitchReleased",
+        f"Kill switch released{_by(requested_by)}: restored {', '.join(restored) or 'nothing'}"
+        "; analysis restarts with a fresh warmup",
+    )
+    return KillSwitchStep(status=KillSwitchStatus(), events=(event,), released=True)

@@ -1,0 +1,49 @@
+"""PromQL templates: {{placeholder}} substitution with label-matcher escaping.
+
+Only the operator's own values are substituted (never user-controlled free text), and
+each is escaped as a PromQL double-quoted string body, so a version such as `v1"}` cannot
+break out of a label matcher. An unknown placeholder is an error rather than a literal
+`{{typo}}` that would silently match nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+PLACEHOLDERS = ("version", "stableVersion", "namespace", "name")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class TemplateError(ValueError):
+    """A query names a placeholder the operator does not provide."""
+
+
+def escape_label_value(value: str) -> str:
+    """Escape for the inside of a double-quoted PromQL string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+
+
+def placeholders_in(template: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(template))
+
+
+def validate_template(template: str) -> None:
+    unknown = placeholders_in(template) - set(PLACEHOLDERS)
+    if unknown:
+        raise TemplateError(
+            f"unknown placeholder(s) {', '.join(sorted(unknown))}; known: {', '.join(PLACEHOLDERS)}"
+        )
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Substitute placeholders; raise TemplateError if one has no value."""
+    validate_template(template)
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise TemplateError(f"placeholder {{{{{key}}}}} has no value here")
+        return escape_label_value(values[key])
+
+    return _PLACEHOLDER.sub(substitute, template)

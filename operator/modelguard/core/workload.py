@@ -1,0 +1,60 @@
+"""What the core sees of the guarded workload, and what it asks to change there.
+
+Actions are level-based ("make replicas 0", "make the image X"), never deltas, so the
+reconciler can repeat any of them after a crash without harm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from modelguard.core.api import ModelVersion
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    exists: bool
+    selector: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The observed Deployment (and, for the fallback kill switch, its Service)."""
+
+    exists: bool
+    container: str | None = None
+    version: ModelVersion | None = None
+    replicas: int | None = None
+    ready_replicas: int = 0
+    service: ServiceState | None = None
+    fallback_ready_pods: int | None = None
+    problem: str = ""  # e.g. "container 'server' not found"
+
+
+@dataclass(frozen=True)
+class SetVersion:
+    version: ModelVersion
+    tag_env: str
+
+
+@dataclass(frozen=True)
+class Scale:
+    replicas: int
+
+
+@dataclass(frozen=True)
+class SetSelector:
+    service: str
+    selector: dict[str, str] = field(default_factory=dict)
+
+
+Action = SetVersion | Scale | SetSelector
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
