@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from modelguard.core import api
 
@@ -57,9 +59,12 @@ def _structural(node: Any) -> Any:
         node.setdefault("type", "string")
     if node.get("type") == "object" and "properties" in node:
         node.pop("additionalProperties", None)  # forbidden beside properties
-    if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
-        if "minItems" in node:
-            node["minProperties"] = node.pop("minItems")
+    if (
+        node.get("type") == "object"
+        and isinstance(node.get("additionalProperties"), dict)
+        and "minItems" in node
+    ):
+        node["minProperties"] = node.pop("minItems")
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP:
@@ -68,13 +73,17 @@ def _structural(node: Any) -> Any:
             out[key] = {name: _structural(prop) for name, prop in value.items()}
         else:
             out[key] = _structural(value)
-    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+    if (
+        out.get("type") == "object"
+        and "properties" not in out
+        and "additionalProperties" not in out
+    ):
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
 
 
-def schema_of(model: type[api.BaseModel], mode: str) -> dict[str, Any]:
-    raw = model.model_json_schema(by_alias=True, mode=mode)  # type: ignore[arg-type]
+def schema_of(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode=mode)
     return dict(_structural(_inline(raw, raw.get("$defs", {}))))
 
 

@@ -1,0 +1,1 @@
+"""Adapters: the core's ports implemented with Prometheus and the Kubernetes API."""

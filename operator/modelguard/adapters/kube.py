@@ -1,0 +1,292 @@
+"""Kubernetes adapter: read and patch the guarded workload, the CR status, and Events.
+
+The kubernetes client is synchronous; every call runs in a worker thread. API errors
+are translated into the domain's terms here (absent object -> Workload(exists=False)),
+so the reconciler never sees an ApiException for an expected situation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modelguard.core import api
+from modelguard.core.api import (
+    KillSwitchMode,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelVersion,
+    RollbackRequest,
+)
+from modelguard.core.workload import (
+    Action,
+    Event,
+    Scale,
+    ServiceState,
+    SetSelector,
+    SetVersion,
+    Workload,
+)
+
+log = logging.getLogger(__name__)
+
+EVENT_SOURCE = "modelguard"
+_MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
+
+
+def load_api_client() -> client.ApiClient:
+    """In a pod: the ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+class KubeAdapter:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._client = api_client
+        self._apps = client.AppsV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    # ------------------------------------------------------------- ModelDeployments
+
+    async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object,
+                api.GROUP,
+                api.VERSION,
+                namespace,
+                api.PLURAL,
+                name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return cast(dict[str, Any], body)
+
+    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+        # A merge patch with explicit nulls: a field the core cleared (pendingAction,
+        # killSwitch.saved) must be deleted, not left behind by the merge.
+        body = {"status": status.model_dump(mode="json", by_alias=True)}
+        await asyncio.to_thread(
+            self._custom.patch_namespaced_custom_object_status,
+            api.GROUP,
+            api.VERSION,
+            namespace,
+            api.PLURAL,
+            name,
+            body,
+        )
+
+    # ------------------------------------------------------------- workload
+
+    async def read_workload(
+        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+    ) -> Workload:
+        return await asyncio.to_thread(self._read_workload, namespace, spec, status)
+
+    def _read_workload(
+        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+    ) -> Workload:
+        deployment = self._read(
+            self._apps.read_namespaced_deployment, spec.target_ref.name, namespace
+        )
+        if deployment is None:
+            return Workload(exists=False)
+        container = _container(deployment, spec.target_ref.container)
+        if container is None:
+            return Workload(
+                exists=False,
+                problem=f"Deployment {spec.target_ref.name!r} has no container "
+                f"{spec.target_ref.container!r}",
+            )
+        tag_env = spec.version.model_tag_env if spec.version else "MODEL_VERSION"
+        tag = next(
+            (e.get("value") for e in container.get("env", []) if e.get("name") == tag_env), None
+        )
+        replicas = deployment["spec"].get("replicas", 1)
+
+        service: ServiceState | None = None
+        fallback_ready: int | None = None
+        fallback = spec.kill_switch.fallback
+        uses_fallback = (
+            spec.kill_switch.mode is KillSwitchMode.FALLBACK
+            or status.kill_switch.mode is KillSwitchMode.FALLBACK
+        )
+        if fallback is not None and uses_fallback:
+            svc = self._read(self._core.read_namespaced_service, fallback.service_name, namespace)
+            service = ServiceState(
+                name=fallback.service_name,
+                exists=svc is not None,
+                selector=dict((svc or {}).get("spec", {}).get("selector") or {}),
+            )
+            fallback_ready = self._ready_pods(namespace, fallback.selector)
+        return Workload(
+            exists=True,
+            container=str(container["name"]),
+            version=ModelVersion(image=container.get("image"), model_tag=tag),
+            replicas=int(replicas),
+            ready_replicas=int(deployment.get("status", {}).get("readyReplicas", 0)),
+            service=service,
+            fallback_ready_pods=fallback_ready,
+        )
+
+    def _read(self, method: Any, name: str, namespace: str) -> dict[str, Any] | None:
+        """Read an object as a plain camelCase dict; None when it does not exist."""
+        try:
+            obj = method(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._plain(obj)
+
+    def _plain(self, obj: object) -> dict[str, Any]:
+        return cast(dict[str, Any], self._client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
+
+    def _ready_pods(self, namespace: str, selector: dict[str, str]) -> int:
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        pods = self._plain(self._core.list_namespaced_pod(namespace, label_selector=label_selector))
+        return sum(
+            1
+            for pod in pods.get("items", [])
+            if not pod["metadata"].get("deletionTimestamp")
+            and any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in pod.get("status", {}).get("conditions", [])
+            )
+        )
+
+    async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
+        await asyncio.to_thread(self._apply, namespace, spec, action)
+
+    def _apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
+        name = spec.target_ref.name
+        if isinstance(action, Scale):
+            self._apps.patch_namespaced_deployment(
+                name, namespace, {"spec": {"replicas": action.replicas}}
+            )
+        elif isinstance(action, SetVersion):
+            self._apps.patch_namespaced_deployment(
+                name, namespace, self._version_patch(namespace, spec, action)
+            )
+        elif isinstance(action, SetSelector):
+            # A JSON patch replaces the selector whole; a merge patch would keep old keys
+            # and select neither the model nor the fallback.
+            self._core.patch_namespaced_service(
+                action.service,
+                namespace,
+                [{"op": "replace", "path": "/spec/selector", "value": action.selector}],
+            )
+
+    def _version_patch(
+        self, namespace: str, spec: ModelDeploymentSpec, action: SetVersion
+    ) -> dict[str, Any]:
+        deployment = self._read(
+            self._apps.read_namespaced_deployment, spec.target_ref.name, namespace
+        )
+        container = _container(deployment or {}, spec.target_ref.container)
+        if container is None:
+            raise LookupError(f"Deployment {spec.target_ref.name!r} or its container is gone")
+        patch: dict[str, Any] = {"name": container["name"]}
+        if action.version.image is not None:
+            patch["image"] = action.version.image
+        if action.version.model_tag is not None:
+            # Strategic merge: env entries merge by name, other variables stay.
+            patch["env"] = [{"name": action.tag_env, "value": action.version.model_tag}]
+        return {"spec": {"template": {"spec": {"containers": [patch]}}}}
+
+    # ------------------------------------------------------------- Prometheus auth
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        secret = await asyncio.to_thread(
+            self._read, self._core.read_namespaced_secret, name, namespace
+        )
+        data = ((secret or {}).get("data") or {}).get(key)
+        if data is None:
+            raise LookupError(f"Secret {name!r} not found or has no key {key!r}")
+        return base64.b64decode(data).decode().strip()
+
+    # ------------------------------------------------------------- Events
+
+    async def emit(self, body: dict[str, Any], event: Event) -> None:
+        meta = body.get("metadata", {})
+        now = datetime.now(UTC)
+        message = event.message
+        if len(message) > _MESSAGE_LIMIT:
+            message = message[: _MESSAGE_LIMIT - 3] + "..."
+        ev = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                generate_name=f"{meta.get('name', 'modeldeployment')}.",
+                namespace=meta.get("namespace"),
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{api.GROUP}/{api.VERSION}",
+                kind=api.KIND,
+                name=meta.get("name"),
+                namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            reason=event.reason,
+            message=message,
+            type=event.type,
+            source=client.V1EventSource(component=EVENT_SOURCE),
+            reporting_component=EVENT_SOURCE,
+            reporting_instance=EVENT_SOURCE,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        try:
+            await asyncio.to_thread(self._core.create_namespaced_event, meta.get("namespace"), ev)
+        except ApiException as exc:
+            # An Event is a record, not state: losing one must not fail the reconcile.
+            log.warning("Event %s not posted: %s", event.reason, exc.reason)
+
+
+def _container(deployment: dict[str, Any], wanted: str | None) -> dict[str, Any] | None:
+    containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+    return next((c for c in containers or [] if wanted is None or c["name"] == wanted), None)
+
+
+# ----------------------------------------------------------------- request metadata
+
+
+def requested_by(body: dict[str, Any]) -> str:
+    """Who flipped the kill switch: the CLI's annotation, else the field manager that last
+    wrote spec.killSwitch (e.g. kubectl-patch, argocd-controller)."""
+    meta = body.get("metadata", {})
+    annotated = (meta.get("annotations") or {}).get(api.ANNOTATION_REQUESTED_BY)
+    if annotated:
+        return str(annotated)
+    newest: tuple[str, str] | None = None
+    for entry in meta.get("managedFields") or []:
+        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if "f:killSwitch" in spec_fields:
+            stamp = entry.get("time") or ""
+            if newest is None or stamp >= newest[0]:
+                newest = (stamp, str(entry.get("manager", "")))
+    return newest[1] if newest else ""
+
+
+def rollback_request(body: dict[str, Any]) -> RollbackRequest | None:
+    raw = ((body.get("metadata", {}).get("annotations")) or {}).get(api.ANNOTATION_ROLLBACK_REQUEST)
+    if not raw:
+        return None
+    try:
+        return RollbackRequest.model_validate(json.loads(raw))
+    except (ValueError, TypeError):
+        log.warning("Ignoring malformed %s annotation", api.ANNOTATION_ROLLBACK_REQUEST)
+        return None

@@ -1,0 +1,92 @@
+"""kopf handlers: wiring only. Watch events become reconcile requests; the reconciler
+and the pure core decide everything.
+
+Run with:  kopf run -m modelguard.handlers --standalone --all-namespaces
+
+Only event handlers are used, never change-detecting ones, so kopf writes nothing to
+the objects (no finalizers, no last-handled-configuration annotation): the
+ModelDeployment's own status is the only state, and GitOps tools see no drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from modelguard import telemetry
+from modelguard.adapters.kube import KubeAdapter, load_api_client
+from modelguard.core import api
+from modelguard.reconciler import Reconciler
+from modelguard.scheduler import Scheduler
+from modelguard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = Settings.from_env()
+    # Events are posted by the reconciler with the evidence; kopf's own per-handler
+    # Events would only repeat log lines on the object.
+    settings.posting.enabled = False
+    # Reconnect watches before the server or a proxy cuts them silently (kopf #585).
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    scheduler = Scheduler(
+        Reconciler(KubeAdapter(load_api_client())).reconcile,
+        concurrency=config.concurrency,
+        max_backoff=config.max_backoff_seconds,
+    )
+    memo.scheduler = scheduler
+    memo.scheduler_task = asyncio.create_task(scheduler.run(), name="modelguard scheduler")
+    telemetry.serve(config.metrics_port)
+    log.info("modelguard started", extra={"settings": repr(config)})
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    memo.scheduler_task.cancel()
+    await memo.scheduler.stop()
+
+
+@kopf.on.probe(id="scheduled")
+def scheduled(memo: kopf.Memo, **_: Any) -> int:
+    return int(memo.scheduler.size)
+
+
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
+def model_deployment_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    scheduler: Scheduler = memo.scheduler
+    if type == "DELETED":
+        scheduler.forget(key)
+        return
+    spec = body.get("spec") or {}
+    targets = [("deployment", str((spec.get("targetRef") or {}).get("name", "")))]
+    fallback = (spec.get("killSwitch") or {}).get("fallback") or {}
+    if fallback.get("serviceName"):
+        targets.append(("service", str(fallback["serviceName"])))
+    scheduler.watch(key, targets)
+    scheduler.kick(key)
+
+
+def _guarded(kind: str) -> Any:
+    def when(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> bool:
+        scheduler: Scheduler | None = getattr(memo, "scheduler", None)
+        return bool(scheduler and scheduler.guards_of(kind, namespace or "", name or ""))
+
+    return when
+
+
+@kopf.on.event("apps", "v1", "deployments", when=_guarded("deployment"))
+def deployment_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    memo.scheduler.kick_guards("deployment", namespace or "", name)
+
+
+@kopf.on.event("", "v1", "services", when=_guarded("service"))
+def service_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    memo.scheduler.kick_guards("service", namespace or "", name)

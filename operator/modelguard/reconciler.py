@@ -1,0 +1,217 @@
+"""Reconcile one ModelDeployment: observe, decide (pure core), record, act, report.
+
+The order is the crash-safety argument: the status returned by the core is written
+*before* its actions run. Every action is level-based and derivable from that status
+(pending version change, saved replicas), so a crash at any point leads the next
+reconcile to repeat the same action, never to decide a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelguard import telemetry
+from modelguard.adapters.kube import KubeAdapter, requested_by, rollback_request
+from modelguard.adapters.prometheus import PrometheusMetrics
+from modelguard.core.api import (
+    AnalysisSpec,
+    Check,
+    CheckResult,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+)
+from modelguard.core.decision import (
+    Observation,
+    Plan,
+    analysis_due,
+    invalid_spec,
+    next_due,
+    plan,
+    template_values,
+)
+from modelguard.core.durations import parse_duration
+from modelguard.core.evaluation import evaluate_check, overall, render_check
+from modelguard.core.ports import MetricsSource, QueryResult
+from modelguard.core.promql import TemplateError, validate_template
+
+log = logging.getLogger(__name__)
+
+# A reconcile that acted looks again at once to confirm; this bounds that loop.
+MAX_PASSES = 4
+# Level-based safety net: even with no event and no analysis, look again this often.
+RESYNC = timedelta(minutes=5)
+
+MetricsFactory = Callable[[str, float, str | None], MetricsSource]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _prometheus(url: str, timeout: float, token: str | None) -> MetricsSource:
+    return PrometheusMetrics(url, timeout, token)
+
+
+def parse_spec(raw: Any) -> ModelDeploymentSpec:
+    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
+    spec = ModelDeploymentSpec.model_validate(raw or {})
+    for check in spec.analysis.checks if spec.analysis else []:
+        for template in (check.query, check.baseline_query, check.samples_query):
+            if template is not None:
+                try:
+                    validate_template(template)
+                except TemplateError as exc:
+                    raise ValueError(f"check {check.name!r}: {exc}") from exc
+    return spec
+
+
+def _spec_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            parts.append(f"spec.{where}: {err['msg']}" if where else err["msg"])
+        return "; ".join(parts)
+    return str(exc)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: KubeAdapter,
+        clock: Callable[[], datetime] = utcnow,
+        metrics_factory: MetricsFactory = _prometheus,
+    ) -> None:
+        self._kube = kube
+        self._clock = clock
+        self._metrics_factory = metrics_factory
+
+    async def reconcile(self, namespace: str, name: str) -> datetime | None:
+        """Reconcile once; return when to look again (None: the object is gone)."""
+        with telemetry.RECONCILE_SECONDS.time():
+            return await self._reconcile(namespace, name)
+
+    async def _reconcile(self, namespace: str, name: str) -> datetime | None:
+        body = await self._kube.get_model_deployment(namespace, name)
+        if body is None:
+            with contextlib.suppress(KeyError):  # never had a gauge: nothing to drop
+                telemetry.KILL_SWITCH_ENGAGED.remove(namespace, name)
+            return None
+        now = self._clock()
+        generation = body.get("metadata", {}).get("generation")
+        status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+        try:
+            spec = parse_spec(body.get("spec"))
+        except (ValidationError, ValueError) as exc:
+            # Not retried on a timer: nothing changes until the user edits the spec,
+            # and that edit is an event that brings us back here.
+            await self._commit(
+                body, status, invalid_spec(status, _spec_error(exc), generation, now)
+            )
+            return now + RESYNC
+
+        evaluation: list[CheckResult] | None = None
+        if spec.analysis is not None and analysis_due(spec, status, now):
+            evaluation = await self._evaluate(body, spec.analysis, status)
+            telemetry.EVALUATIONS.labels(overall(evaluation, spec.analysis.no_data).value).inc()
+
+        who, request = requested_by(body), rollback_request(body)
+        for _ in range(MAX_PASSES):
+            workload = await self._kube.read_workload(namespace, spec, status)
+            decided = plan(
+                spec,
+                status,
+                generation,
+                Observation(workload, who, request, evaluation),
+                self._clock(),
+            )
+            evaluation = None  # one evaluation is judged once
+            await self._commit(body, status, decided)
+            for action in decided.actions:
+                log.info(
+                    "Applying %s to Deployment %s/%s",
+                    type(action).__name__,
+                    namespace,
+                    spec.target_ref.name,
+                    extra={"action": repr(action), "modeldeployment": f"{namespace}/{name}"},
+                )
+                await self._kube.apply(namespace, spec, action)
+            status = decided.status
+            if not decided.actions:
+                break
+        telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
+            1 if status.kill_switch.engaged else 0
+        )
+        return min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
+
+    async def _commit(
+        self, body: dict[str, Any], before: ModelDeploymentStatus, decided: Plan
+    ) -> None:
+        meta = body["metadata"]
+        if decided.status != before:
+            await self._kube.write_status(meta["namespace"], meta["name"], decided.status)
+        for event in decided.events:
+            telemetry.DECISIONS.labels(event.reason).inc()
+            log.log(
+                logging.WARNING if event.type == "Warning" else logging.INFO,
+                "%s: %s",
+                event.reason,
+                event.message,
+                extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
+            )
+            await self._kube.emit(body, event)
+
+    async def _evaluate(
+        self, body: dict[str, Any], analysis: AnalysisSpec, status: ModelDeploymentStatus
+    ) -> list[CheckResult]:
+        meta = body["metadata"]
+        values = template_values(status, meta["namespace"], meta["name"])
+        token: str | None = None
+        auth = analysis.prometheus.auth_secret_ref
+        if auth is not None:
+            try:
+                token = await self._kube.read_secret_key(meta["namespace"], auth.name, auth.key)
+            except Exception as exc:  # any failure (403, 404, no key) makes checks Inconclusive
+                failure = QueryResult(error=f"cannot read Secret {auth.name!r}: {_reason(exc)}")
+                return [
+                    evaluate_check(render_check(c, values), failure, failure, failure)
+                    for c in analysis.checks
+                ]
+        timeout = parse_duration(analysis.prometheus.timeout).total_seconds()
+        source = self._metrics_factory(analysis.prometheus.url, timeout, token)
+        try:
+            return list(
+                await asyncio.gather(
+                    *(self._run_check(source, check, values) for check in analysis.checks)
+                )
+            )
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    @staticmethod
+    async def _run_check(
+        source: MetricsSource, check: Check, values: dict[str, str]
+    ) -> CheckResult:
+        rendered = render_check(check, values)
+
+        async def run(query: str | None) -> QueryResult | None:
+            return None if query is None else await source.query(query)
+
+        value, baseline, samples = await asyncio.gather(
+            source.query(rendered.query), run(rendered.baseline_query), run(rendered.samples_query)
+        )
+        return evaluate_check(rendered, value, baseline, samples)
+
+
+def _reason(exc: Exception) -> str:
+    # ApiException's str() carries response headers and body; its reason is enough.
+    return str(getattr(exc, "reason", None) or exc)

@@ -1,0 +1,126 @@
+"""Runs reconciles: at most one at a time per object, coalescing bursts of events.
+
+Watch events (of the ModelDeployment, its Deployment, its Service) ask for a reconcile
+now; a finished reconcile says when it wants to run next (the next analysis tick). A
+failed reconcile is retried with exponential backoff, so a missing Deployment or an
+unreachable API never becomes a hot loop. Nothing here is state that must survive a
+restart: on start, kopf lists every object and each gets reconciled from its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from modelguard import telemetry
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
+ReconcileFn = Callable[[str, str], Awaitable[datetime | None]]
+
+
+class Scheduler:
+    def __init__(
+        self, reconcile: ReconcileFn, concurrency: int = 16, max_backoff: float = 300.0
+    ) -> None:
+        self._reconcile = reconcile
+        self._limit = asyncio.Semaphore(concurrency)
+        self._max_backoff = max_backoff
+        self._due: dict[Key, datetime] = {}
+        self._running: set[Key] = set()
+        self._again: set[Key] = set()  # kicked while running: run once more right after
+        self._failures: dict[Key, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        # Which ModelDeployments guard which Deployment / Service: events on those
+        # objects kick the guards (kill-switch enforcement within a watch event).
+        self._watchers: dict[tuple[str, str, str], set[Key]] = {}
+
+    # ------------------------------------------------------------- inputs
+
+    def kick(self, key: Key) -> None:
+        if key in self._running:
+            self._again.add(key)
+        else:
+            self._due[key] = datetime.now(UTC)
+            self._wake.set()
+
+    def forget(self, key: Key) -> None:
+        self._due.pop(key, None)
+        self._failures.pop(key, None)
+        self.watch(key, [])
+
+    def watch(self, key: Key, targets: list[tuple[str, str]]) -> None:
+        """Record the (kind, name) objects that `key` guards, replacing earlier ones."""
+        for watchers in self._watchers.values():
+            watchers.discard(key)
+        for kind, name in targets:
+            self._watchers.setdefault((kind, key[0], name), set()).add(key)
+        self._watchers = {k: v for k, v in self._watchers.items() if v}
+
+    def guards_of(self, kind: str, namespace: str, name: str) -> set[Key]:
+        return set(self._watchers.get((kind, namespace, name), ()))
+
+    def kick_guards(self, kind: str, namespace: str, name: str) -> None:
+        for key in self.guards_of(kind, namespace, name):
+            self.kick(key)
+
+    @property
+    def size(self) -> int:
+        return len(self._due) + len(self._running)
+
+    # ------------------------------------------------------------- the loop
+
+    async def run(self) -> None:
+        while True:
+            now = datetime.now(UTC)
+            for key in [k for k, due in self._due.items() if due <= now]:
+                del self._due[key]
+                self._running.add(key)
+                task = asyncio.create_task(self._one(key), name=f"reconcile {key[0]}/{key[1]}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            upcoming = min(self._due.values(), default=now + timedelta(seconds=5))
+            timeout = max(0.0, min((upcoming - now).total_seconds(), 5.0))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _one(self, key: Key) -> None:
+        next_time: datetime | None
+        try:
+            async with self._limit:
+                next_time = await self._reconcile(*key)
+            self._failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            delay = min(self._max_backoff, 2.0 ** min(failures, 16))
+            telemetry.RECONCILE_ERRORS.inc()
+            log.exception(
+                "Reconcile of %s/%s failed (%d in a row); retrying in %.0fs",
+                *key,
+                failures,
+                delay,
+            )
+            next_time = datetime.now(UTC) + timedelta(seconds=delay)
+        finally:
+            self._running.discard(key)
+        if key in self._again:
+            self._again.discard(key)
+            next_time = datetime.now(UTC)
+        if next_time is not None:
+            current = self._due.get(key)
+            self._due[key] = next_time if current is None else min(current, next_time)
+        self._wake.set()

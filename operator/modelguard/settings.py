@@ -1,0 +1,27 @@
+"""Operator settings, from environment variables with the MODELGUARD_ prefix."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Port of the operator's own /metrics; 0 turns it off.
+    metrics_port: int = 9102
+    #: How many ModelDeployments are reconciled at once (Prometheus queries included).
+    concurrency: int = 16
+    #: Longest wait before retrying a reconcile that failed (exponential backoff up to it).
+    max_backoff_seconds: float = 300.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            metrics_port=int(env.get("MODELGUARD_METRICS_PORT", cls.metrics_port)),
+            concurrency=int(env.get("MODELGUARD_CONCURRENCY", cls.concurrency)),
+            max_backoff_seconds=float(
+                env.get("MODELGUARD_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds)
+            ),
+        )
