@@ -55,6 +55,7 @@ class KubeAdapter:
         self._client = api_client
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
+        self._autoscaling = client.AutoscalingV2Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
 
     # ------------------------------------------------------------- ModelDeployments
@@ -132,8 +133,12 @@ class KubeAdapter:
                 selector=dict((svc or {}).get("spec", {}).get("selector") or {}),
             )
             fallback_ready = self._ready_pods(namespace, fallback.selector)
+        autoscaler = None
+        if spec.kill_switch.enabled and not status.kill_switch.engaged:
+            autoscaler = self._autoscaler(namespace, spec.target_ref.name)
         return Workload(
             exists=True,
+            autoscaler=autoscaler,
             container=str(container["name"]),
             version=ModelVersion(image=container.get("image"), model_tag=tag),
             replicas=int(replicas),
@@ -154,6 +159,14 @@ class KubeAdapter:
 
     def _plain(self, obj: object) -> dict[str, Any]:
         return cast(dict[str, Any], self._client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
+
+    def _autoscaler(self, namespace: str, deployment: str) -> str | None:
+        listed = self._plain(self._autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace))
+        for hpa in listed.get("items", []):
+            ref = hpa.get("spec", {}).get("scaleTargetRef", {})
+            if ref.get("kind") == "Deployment" and ref.get("name") == deployment:
+                return str(hpa["metadata"]["name"])
+        return None
 
     def _ready_pods(self, namespace: str, selector: dict[str, str]) -> int:
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))

@@ -108,6 +108,13 @@ def _engage(
         actions.append(Scale(0))
         detail = f"; scaled {replicas} -> 0 replicas"
 
+    if saved_replicas is not None and workload.autoscaler:
+        # An HPA does not scale a target that has 0 replicas, and resumes when the
+        # release restores them: nothing to patch on it, but say so.
+        detail += (
+            f"; HorizontalPodAutoscaler {workload.autoscaler} pauses while replicas are 0 "
+            "and resumes on release"
+        )
     new_status = KillSwitchStatus(
         engaged=True,
         mode=spec.mode,
@@ -133,6 +140,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
     actions: list[Action] = []
     events: list[Event] = []
     fallback_ready = status.fallback_ready
+    stopping = False  # scaled to zero just now, with its own event
 
     if status.mode is KillSwitchMode.FALLBACK and spec.fallback is not None:
         service = workload.service
@@ -157,6 +165,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
             # Service route to nothing while the model is believed stopped.
             replicas = workload.replicas if workload.replicas is not None else 1
             saved = SavedWorkload(replicas=replicas, selector=saved.selector)
+            stopping = True
             actions.append(Scale(0))
             events.append(
                 Event(
@@ -167,7 +176,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
                 )
             )
 
-    if saved.replicas is not None and workload.replicas != 0:
+    if saved.replicas is not None and workload.replicas != 0 and not stopping:
         actions.append(Scale(0))
         events.append(
             Event(

@@ -30,6 +30,7 @@ class Workload:
     ready_replicas: int = 0
     service: ServiceState | None = None
     fallback_ready_pods: int | None = None
+    autoscaler: str | None = None  # name of an HPA that targets the Deployment
     problem: str = ""  # e.g. "container 'server' not found"
 
 
