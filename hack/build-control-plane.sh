@@ -25,7 +25,6 @@ mkdir -p "$bin" "$stages"
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
 
 export GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod
-command -v go >/dev/null || { log "ERROR: 'go' is not on PATH; install Go 1.25+ or set KUBEBUILDER_ASSETS"; exit 1; }
 
 # build NAME PACKAGE MODULE_DIR LDFLAGS — skipped when the binary is already in the cache.
 build() {
@@ -34,6 +33,11 @@ build() {
     if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$name" ]; then
         ln -sf "$KUBEBUILDER_ASSETS/$name" "$bin/$name"; log "$name: from KUBEBUILDER_ASSETS"; return
     fi
+    command -v go >/dev/null || {
+        log "ERROR: $name is not in $bin and 'go' is not on PATH: install Go 1.25+"
+        log "       (KUBEBUILDER_ASSETS can provide etcd, kube-apiserver and kubectl only)"
+        exit 1
+    }
     local t0=$SECONDS
     log "$name: building $pkg"
     (cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$name.tmp" "$pkg")
