@@ -1,0 +1,40 @@
+"""Real components for modelguard's end-to-end tests, started as local processes.
+
+- ``ControlPlane``: etcd, kube-apiserver (RBAC on), kube-controller-manager, kube-scheduler
+  and kwok with one fake Node, so Deployments really roll out (envtest-style, no Docker).
+- ``PrometheusServer``: Debian's Prometheus with a 1 s scrape/evaluation interval.
+- ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly.
+
+Anything that fails to start raises ``ComponentStartError`` naming the component and its log
+file; nothing here ever skips a test. Binaries come from ``hack/build-control-plane.sh``.
+"""
+
+from modelguard_testenv._process import ComponentStartError, ManagedProcess, MissingBinaryError
+from modelguard_testenv.binaries import K8S_VERSION, find_binary, find_prometheus
+from modelguard_testenv.controlplane import (
+    COMPONENTS,
+    PORT_NAMES,
+    ControlPlane,
+    KubectlError,
+    UserCredentials,
+)
+from modelguard_testenv.exporter import SyntheticModelExporter
+from modelguard_testenv.prometheus import PrometheusServer
+from modelguard_testenv.waiting import wait_for
+
+__all__ = [
+    "COMPONENTS",
+    "K8S_VERSION",
+    "PORT_NAMES",
+    "ComponentStartError",
+    "ControlPlane",
+    "KubectlError",
+    "ManagedProcess",
+    "MissingBinaryError",
+    "PrometheusServer",
+    "SyntheticModelExporter",
+    "UserCredentials",
+    "find_binary",
+    "find_prometheus",
+    "wait_for",
+]

@@ -1,0 +1,99 @@
+"""Where the test environment finds its binaries.
+
+The control-plane binaries are built by ``hack/build-control-plane.sh`` into a cache outside
+the repository (they are ~350 MB and never committed). Lookup order, per binary:
+
+1. an explicit ``bin_dir`` argument (then nothing else is searched);
+2. ``$MODELGUARD_K8S_BIN``;
+3. ``$KUBEBUILDER_ASSETS`` (envtest's convention; it holds etcd, kube-apiserver and kubectl
+   only, so the other binaries fall through to the cache);
+4. ``$MODELGUARD_CACHE/k8s-<version>/bin`` (default ``~/.cache/modelguard``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from modelguard_testenv._process import MissingBinaryError
+
+# Must match K8S_VERSION in hack/build-control-plane.sh: it names the cache folder.
+K8S_VERSION = "v1.35.4"
+BUILD_HINT = "run hack/build-control-plane.sh (it builds them into the cache and prints the dir)"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MODELGUARD_CACHE") or Path.home() / ".cache" / "modelguard")
+
+
+def default_bin_dir() -> Path:
+    return cache_root() / f"k8s-{K8S_VERSION}" / "bin"
+
+
+def search_dirs(bin_dir: str | Path | None = None) -> list[Path]:
+    """The folders searched, in order, for control-plane binaries."""
+    if bin_dir is not None:
+        return [Path(bin_dir)]
+    dirs = [
+        Path(value)
+        for value in (os.environ.get("MODELGUARD_K8S_BIN"), os.environ.get("KUBEBUILDER_ASSETS"))
+        if value
+    ]
+    dirs.append(default_bin_dir())
+    return dirs
+
+
+def find_binary(name: str, bin_dir: str | Path | None = None, *, component: str = "") -> Path:
+    """Return the path of control-plane binary ``name`` or raise MissingBinaryError."""
+    dirs = search_dirs(bin_dir)
+    for folder in dirs:
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    searched = ", ".join(str(folder) for folder in dirs)
+    raise MissingBinaryError(
+        component or name, f"binary {name!r} not found in {searched}; {BUILD_HINT}"
+    )
+
+
+def find_kwok_stages(bin_dir: str | Path | None = None) -> Path:
+    """The kwok Stage configs (fake node and pod lifecycles) copied by the build script.
+
+    ``$MODELGUARD_KWOK_STAGES`` overrides; otherwise they sit next to the bin folder that
+    holds kwok.
+    """
+    override = os.environ.get("MODELGUARD_KWOK_STAGES")
+    if override:
+        candidates = [Path(override)]
+    else:
+        kwok_dir = find_binary("kwok", bin_dir).resolve().parent
+        candidates = [
+            kwok_dir.parent / "kwok-stages" / "stages.yaml",
+            default_bin_dir().parent / "kwok-stages" / "stages.yaml",
+        ]
+    for candidate in candidates:
+        if candidate.is_file() and candidate.stat().st_size > 0:
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise MissingBinaryError("kwok", f"kwok stage configs not found (tried {tried}); {BUILD_HINT}")
+
+
+def find_prometheus(binary: str | Path | None = None) -> Path:
+    """Prometheus: ``binary``, ``$MODELGUARD_PROMETHEUS_BIN``, /usr/bin/prometheus, PATH."""
+    if binary is not None:
+        candidates = [Path(binary)]
+    else:
+        env = os.environ.get("MODELGUARD_PROMETHEUS_BIN")
+        on_path = shutil.which("prometheus")
+        candidates = [Path(p) for p in (env, "/usr/bin/prometheus", on_path) if p]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise MissingBinaryError(
+        "prometheus",
+        f"prometheus binary not found (tried {tried}); on Debian/Ubuntu: "
+        "apt-get install -y --no-install-recommends prometheus, "
+        "or set MODELGUARD_PROMETHEUS_BIN",
+    )

@@ -1,0 +1,182 @@
+"""A synthetic model-metrics exporter whose values tests set directly.
+
+It stands in for a model server's metrics endpoint: per (model, version) it exposes the
+quality signals a ModelDeployment's checks query. It uses its own CollectorRegistry so it
+never mixes with the process-wide registry (where the operator exports its own metrics when
+it runs in the test process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import start_http_server
+
+from modelguard_testenv._process import ComponentStartError
+
+__all__ = ["SyntheticModelExporter"]
+
+LABELS = ("model", "version")
+# Latency buckets around what an online model serves: 5 ms .. 10 s.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class SyntheticModelExporter:
+    """Serves ``/metrics`` on 127.0.0.1 with per-(model, version) series:
+
+    - gauges ``model_accuracy``, ``model_precision``, ``model_recall``, ``model_up``;
+    - histogram ``model_latency_seconds``;
+    - counter ``model_labeled_samples_total``.
+
+    A series exists only after a value was set for it, and ``remove()`` drops all series of
+    a (model, version): Prometheus then sees absent data, as when a model stops reporting.
+    Values may be NaN (``float("nan")``) to simulate broken metrics.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        latency_buckets: Sequence[float] = LATENCY_BUCKETS,
+    ) -> None:
+        self._requested_port = port
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self._accuracy = Gauge("model_accuracy", "Model accuracy (0..1)", LABELS, registry=reg)
+        self._precision = Gauge("model_precision", "Model precision (0..1)", LABELS, registry=reg)
+        self._recall = Gauge("model_recall", "Model recall (0..1)", LABELS, registry=reg)
+        self._up = Gauge("model_up", "1 if the model version serves", LABELS, registry=reg)
+        self._latency = Histogram(
+            "model_latency_seconds",
+            "Inference latency",
+            LABELS,
+            buckets=list(latency_buckets),
+            registry=reg,
+        )
+        self._labeled = Counter(
+            "model_labeled_samples",
+            "Predictions that received a ground-truth label",
+            LABELS,
+            registry=reg,
+        )
+        # Each metric is thread-safe on its own; the lock makes set()/remove() on several
+        # metrics atomic with respect to each other (not to a scrape, which is fine).
+        self._lock = threading.Lock()
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        try:
+            server, thread = start_http_server(
+                self._requested_port, addr="127.0.0.1", registry=self.registry
+            )
+        except OSError as exc:
+            raise ComponentStartError(
+                "exporter", f"cannot listen on 127.0.0.1:{self._requested_port}: {exc}"
+            ) from exc
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (a scrape then fails: the target is down). Restartable."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("SyntheticModelExporter.port is only known after start()")
+        return int(self._server.server_port)
+
+    @property
+    def target(self) -> str:
+        """``host:port`` for a Prometheus static_config."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.target}/metrics"
+
+    # ---------------------------------------------------------------- values
+
+    def set(
+        self,
+        model: str,
+        version: str,
+        *,
+        accuracy: float | None = None,
+        precision: float | None = None,
+        recall: float | None = None,
+        up: bool | float | None = None,
+    ) -> None:
+        """Set the given gauges; omitted ones keep their value (or stay absent)."""
+        with self._lock:
+            for gauge, value in (
+                (self._accuracy, accuracy),
+                (self._precision, precision),
+                (self._recall, recall),
+                (self._up, up),
+            ):
+                if value is not None:
+                    gauge.labels(model, version).set(float(value))
+
+    def add_labeled(self, model: str, version: str, n: float) -> None:
+        """Count ``n`` more labeled samples (the evidence behind sample-size gating)."""
+        with self._lock:
+            self._labeled.labels(model, version).inc(n)
+
+    def observe_latency(self, model: str, version: str, seconds: float, count: int = 1) -> None:
+        """Record ``count`` requests that each took ``seconds``."""
+        with self._lock:
+            child = self._latency.labels(model, version)
+            for _ in range(count):
+                child.observe(seconds)
+
+    def remove(self, model: str, version: str) -> None:
+        """Drop every series of (model, version): queries then return no data."""
+        with self._lock:
+            for metric in (
+                self._accuracy,
+                self._precision,
+                self._recall,
+                self._up,
+                self._latency,
+                self._labeled,
+            ):
+                # KeyError: that metric was never set for this pair; nothing to drop.
+                with contextlib.suppress(KeyError):
+                    metric.remove(model, version)
+
+    def exposition(self) -> str:
+        """The current /metrics text, for debugging a test."""
+        return generate_latest(self.registry).decode("utf-8")

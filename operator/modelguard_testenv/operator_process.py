@@ -1,0 +1,108 @@
+"""The real modelguard operator (`kopf run -m modelguard.handlers`) as a child process.
+
+Tests, the demo and the benchmark run the same command a pod runs, against the local
+control plane, so that what they measure is the operator and not an in-process stand-in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from modelguard_testenv._process import ManagedProcess, free_port, tail_lines
+
+
+class OperatorProcess:
+    """Start/stop/restart the operator; ``namespaces`` empty = all namespaces."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_file: Path,
+        *,
+        namespaces: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_file = log_file
+        self.namespaces = list(namespaces)
+        self.startup_timeout = startup_timeout
+        self._extra_env = dict(env or {})
+        self._proc: ManagedProcess | None = None
+        self.health_port = 0
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.running
+
+    def start(self) -> Self:
+        self.health_port = free_port()
+        scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]
+        argv = [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            "-m",
+            "modelguard.handlers",
+            "--standalone",
+            *scope,
+            "--log-format=json",
+            f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+        ]
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "MODELGUARD_METRICS_PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+            **self._extra_env,
+        }
+        self._proc = ManagedProcess("modelguard-operator", argv, self.log_file, env=env)
+        self._proc.start()
+        self._proc.wait_until(self._healthy, timeout=self.startup_timeout, what="/healthz")
+        return self
+
+    def _healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self._proc is not None:
+            self._proc.stop(grace=grace)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to finish what it was doing."""
+        if self._proc is not None and self._proc.pid is not None and self._proc.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        self.stop()
+
+    def restart(self) -> Self:
+        self.stop()
+        return self.start()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(tail_lines(self.log_file, lines))

@@ -1,0 +1,59 @@
+"""Fixtures for end-to-end tests of the operator: the CRD, the operator's RBAC identity,
+and a real operator process per test, watching only that test's namespace (so tests
+cannot interfere, and a test may kill and restart its operator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelguard_testenv import ControlPlane, UserCredentials
+from modelguard_testenv.operator_process import OperatorProcess
+from tests.e2e.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+OPERATOR_NAMESPACE = "modelguard-system"
+
+
+@pytest.fixture(scope="session")
+def crd(control_plane: ControlPlane) -> Path:
+    path = ROOT / "crds" / "modelguard.io_modeldeployments.yaml"
+    control_plane.kubectl("apply", "--server-side", "-f", str(path))
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "crd/modeldeployments.modelguard.io", "--timeout=60s"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def operator_identity(control_plane: ControlPlane, crd: Path) -> UserCredentials:
+    """The operator runs as its ServiceAccount with deploy/rbac.yaml: the e2e tier proves
+    those permissions are enough, not just that an admin could do it."""
+    control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    control_plane.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+    return control_plane.service_account_credentials(OPERATOR_NAMESPACE, "modelguard")
+
+
+@pytest.fixture
+def cluster(control_plane: ControlPlane, k8s_api: object, namespace: str, crd: Path) -> Cluster:
+    return Cluster(control_plane, namespace)
+
+
+@pytest.fixture
+def operator(
+    request: pytest.FixtureRequest,
+    operator_identity: UserCredentials,
+    namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    log_file = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(operator_identity.kubeconfig, log_file, namespaces=[namespace])
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        # Shown by pytest only when the test failed: the operator's side of the story.
+        print(f"--- operator log ({log_file}), last lines:\n{process.log_tail(80)}")
