@@ -1,0 +1,113 @@
+"""What the CLI asks of a ModelDeployment: merge-patch bodies and manual rollback requests.
+
+Pure functions, so the exact bytes sent to the API server are unit-tested.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelguard.core import api
+
+
+class RequestError(Exception):
+    """The request cannot be made as asked; the message says why and what would work."""
+
+
+def kill_patch(reason: str, mode: api.KillSwitchMode | None, requested_by: str) -> dict[str, Any]:
+    if not reason.strip():
+        raise RequestError("--reason must not be empty: say why the model is being stopped")
+    kill: dict[str, Any] = {"enabled": True, "reason": reason}
+    if mode is not None:
+        kill["mode"] = mode.value
+    return {
+        "metadata": {"annotations": {api.ANNOTATION_REQUESTED_BY: requested_by}},
+        "spec": {"killSwitch": kill},
+    }
+
+
+def release_patch(requested_by: str) -> dict[str, Any]:
+    # The reason describes an engaged switch; the operator's Events and status keep the
+    # record of the past one, so the spec goes back to its clean state.
+    return {
+        "metadata": {"annotations": {api.ANNOTATION_REQUESTED_BY: requested_by}},
+        "spec": {"killSwitch": {"enabled": False, "reason": ""}},
+    }
+
+
+def rollback_request(
+    to: str | None,
+    reason: str,
+    requested_by: str,
+    new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+) -> api.RollbackRequest:
+    return api.RollbackRequest(id=new_id(), to=to, reason=reason, requested_by=requested_by)
+
+
+def rollback_patch(request: api.RollbackRequest) -> dict[str, Any]:
+    payload = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {
+        "metadata": {
+            "annotations": {
+                api.ANNOTATION_ROLLBACK_REQUEST: json.dumps(payload, separators=(",", ":")),
+                api.ANNOTATION_REQUESTED_BY: request.requested_by,
+            }
+        }
+    }
+
+
+def known_versions(status: api.ModelDeploymentStatus) -> list[str]:
+    """Versions a rollback may name: known good first, then the rest of the history."""
+    names = [v.name for v in status.known_good_versions]
+    names += [e.version for e in sorted(status.history, key=lambda e: e.since, reverse=True)]
+    return list(dict.fromkeys(names))
+
+
+def check_rollback(obj: Mapping[str, Any], to: str | None) -> list[str]:
+    """Refuse a rollback the operator could not carry out; return warnings for the rest.
+
+    Only checked when the operator has written a status: without one there is nothing
+    to compare with, and the operator will say what it did with the request.
+    """
+    raw = obj.get("status")
+    if not raw:
+        return []
+    try:
+        status = api.ModelDeploymentStatus.model_validate(raw)
+    except ValidationError:
+        return ["the status is not readable by this CLI version: the target was not checked"]
+    known = known_versions(status)
+    if to is None:
+        if status.stable_version is None and not status.known_good_versions:
+            listed = ", ".join(known) or "none"
+            raise RequestError(
+                f"no known good version to roll back to yet (versions seen: {listed}); "
+                "pass --to VERSION"
+            )
+    elif known and to not in known:
+        raise RequestError(f'version "{to}" is unknown here; known versions: {", ".join(known)}')
+    warnings = []
+    for q in status.quarantined_versions:
+        if to is not None and q.name == to:
+            warnings.append(f'version "{to}" is quarantined ({q.reason or "no reason recorded"})')
+    pending = _pending_request(obj, status)
+    if pending is not None:
+        warnings.append(f"replacing rollback request {pending} that the operator has not handled")
+    return warnings
+
+
+def _pending_request(obj: Mapping[str, Any], status: api.ModelDeploymentStatus) -> str | None:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(api.ANNOTATION_ROLLBACK_REQUEST)
+    if not raw:
+        return None
+    try:
+        previous = api.RollbackRequest.model_validate_json(raw)
+    except ValidationError:
+        return None
+    return previous.id if previous.id != status.handled_rollback_request else None

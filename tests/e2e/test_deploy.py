@@ -1,0 +1,77 @@
+"""deploy/ and examples/ on a real API server: they build, validate and run.
+
+The operator image is not built here (no container engine), but kwok runs the pod on a
+fake node, so the Deployment rolls out through the real controllers and the Pod
+Security admission of the namespace (restricted) judges the pod spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelguard_testenv import ControlPlane
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "modelguard-system"
+
+
+def test_kustomize_builds_the_whole_install(control_plane: ControlPlane) -> None:
+    built = control_plane.kubectl("kustomize", str(REPO / "deploy")).stdout
+    kinds = sorted((d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(built) if d)
+    assert kinds == [
+        ("ClusterRole", "modelguard"),
+        ("ClusterRoleBinding", "modelguard"),
+        ("CustomResourceDefinition", "modeldeployments.modelguard.io"),
+        ("Deployment", "modelguard"),
+        ("Namespace", NAMESPACE),
+        ("Service", "modelguard-metrics"),
+        ("ServiceAccount", "modelguard"),
+    ]
+
+
+def test_plain_apply_of_the_crds_folder_still_works(control_plane: ControlPlane) -> None:
+    """crds/ holds a kustomization too; `kubectl apply -f crds/` must not choke on it."""
+    control_plane.kubectl("apply", "-f", str(REPO / "crds"))
+
+
+def test_install_rolls_out(control_plane: ControlPlane) -> None:
+    control_plane.kubectl("apply", "-k", str(REPO / "deploy"))
+    try:
+        control_plane.kubectl(
+            "rollout", "status", "deployment/modelguard", "-n", NAMESPACE, "--timeout=60s"
+        )
+        pods = control_plane.kubectl(
+            "get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=modelguard",
+            "-o", "jsonpath={.items[*].spec.serviceAccountName}",
+        ).stdout.split()  # fmt: skip
+        assert pods == ["modelguard"]
+    finally:
+        # Leave the namespace, CRD and RBAC: other tests share them.
+        control_plane.kubectl(
+            "delete", "deployment/modelguard", "service/modelguard-metrics", "-n", NAMESPACE,
+            "--ignore-not-found", "--wait=false",
+        )  # fmt: skip
+
+
+def test_examples_pass_server_side_validation(control_plane: ControlPlane, namespace: str) -> None:
+    """The CRD's schema and CEL rules, not only the pydantic models, accept the examples."""
+    control_plane.kubectl("apply", "-f", str(REPO / "crds" / "modelguard.io_modeldeployments.yaml"))
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "--timeout=30s",
+        "crd/modeldeployments.modelguard.io",
+    )  # fmt: skip
+    for example in (
+        "fraud-scorer.yaml",
+        "kill-switch-only.yaml",
+        "prometheus-auth-secret-role.yaml",
+    ):
+        control_plane.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples" / example))
+    names = control_plane.kubectl(
+        "get", "modeldeployments", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"
+    ).stdout.split()
+    assert sorted(names) == ["fraud-scorer", "recommender"]

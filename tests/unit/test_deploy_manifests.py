@@ -1,0 +1,114 @@
+"""deploy/, the Dockerfile and kind-config.yaml agree with each other and with the operator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelguard.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _one(path: Path, kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in _docs(path) if d["kind"] == kind]
+    return doc
+
+
+def _container() -> dict[str, Any]:
+    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def test_kustomizations_list_files_that_exist() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        assert (DEPLOY / resource).exists(), resource
+    assert "../crds" in kustomization["resources"]
+    # Without an extension, so `kubectl apply -f crds/` does not try to apply it.
+    crds = yaml.safe_load((REPO / "crds" / "Kustomization").read_text())
+    for resource in crds["resources"]:
+        assert (REPO / "crds" / resource).is_file(), resource
+    assert not (REPO / "crds" / "kustomization.yaml").exists()
+
+
+def test_one_operator_at_a_time() -> None:
+    spec = _one(DEPLOY / "operator.yaml", "Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert "--standalone" in _container()["args"]
+
+
+def test_namespace_and_service_account_match_rbac() -> None:
+    namespace = _one(DEPLOY / "namespace.yaml", "Namespace")["metadata"]["name"]
+    account = _one(DEPLOY / "rbac.yaml", "ServiceAccount")["metadata"]
+    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    assert deployment["metadata"]["namespace"] == namespace == account["namespace"]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
+
+
+def test_probes_and_ports_match_the_process() -> None:
+    container = _container()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    liveness = next(a for a in container["args"] if a.startswith("--liveness="))
+    match = re.fullmatch(r"--liveness=http://0\.0\.0\.0:(\d+)(/\S+)", liveness)
+    assert match is not None
+    assert ports["health"] == int(match.group(1))
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": match.group(2), "port": "health"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert int(env["MODELGUARD_METRICS_PORT"]) == ports["metrics"] == Settings().metrics_port
+    args = container["args"]
+    assert args[args.index("-m") + 1] == "modelguard.handlers"
+
+
+def test_hardened_pod() -> None:
+    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    pod = deployment["spec"]["template"]["spec"]["securityContext"]
+    assert pod["runAsNonRoot"] is True
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = _container()
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert container["resources"] == {
+        "requests": {"cpu": "50m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+    }
+    assert container["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_dockerfile_runs_what_the_deployment_runs() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)
+    assert entrypoint is not None
+    container = _container()
+    assert json.loads(entrypoint.group(1)) == container["command"] + container["args"]
+    user = re.search(r"^USER (\d+)", dockerfile, re.MULTILINE)
+    assert user is not None
+    assert (
+        int(user.group(1))
+        == _one(DEPLOY / "operator.yaml", "Deployment")["spec"]["template"]["spec"][
+            "securityContext"
+        ]["runAsUser"]
+    )
+    assert container["image"] in (REPO / "kind-config.yaml").read_text()
+
+
+def test_kind_config_is_one_control_plane_node() -> None:
+    config = yaml.safe_load((REPO / "kind-config.yaml").read_text())
+    assert config["kind"] == "Cluster"
+    assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert config["nodes"] == [{"role": "control-plane"}]

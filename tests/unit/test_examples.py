@@ -1,0 +1,116 @@
+"""Every example in examples/ is valid against the API and consistent with itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelguard.core import api
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _documents() -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((path.name, doc))
+    return docs
+
+
+def _model_deployments() -> list[tuple[str, dict[str, Any]]]:
+    return [(f, d) for f, d in _documents() if d.get("kind") == api.KIND]
+
+
+def test_examples_exist() -> None:
+    files = {f for f, _ in _documents()}
+    assert {
+        "fraud-scorer.yaml",
+        "kill-switch-only.yaml",
+        "prometheus-auth-secret-role.yaml",
+        "argocd-application.yaml",
+        "flux-kustomization.yaml",
+    } <= files
+    assert len(_model_deployments()) >= 2
+
+
+@pytest.mark.parametrize(
+    ("file", "obj"), _model_deployments(), ids=[f for f, _ in _model_deployments()]
+)
+def test_model_deployment_spec_is_valid(file: str, obj: dict[str, Any]) -> None:
+    assert obj["apiVersion"] == f"{api.GROUP}/{api.VERSION}"
+    api.ModelDeploymentSpec.model_validate(obj["spec"])
+
+
+def test_fraud_scorer_refers_to_what_it_defines() -> None:
+    docs = [d for f, d in _documents() if f == "fraud-scorer.yaml"]
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    spec = api.ModelDeploymentSpec.model_validate(by_kind[api.KIND]["fraud-scorer"]["spec"])
+
+    target = by_kind["Deployment"][spec.target_ref.name]
+    containers = {c["name"]: c for c in target["spec"]["template"]["spec"]["containers"]}
+    assert spec.target_ref.container in containers
+    assert spec.version is not None
+    env = {e["name"] for e in containers[spec.target_ref.container or ""].get("env", [])}
+    assert spec.version.model_tag_env in env
+
+    fallback = spec.kill_switch.fallback
+    assert fallback is not None
+    assert spec.kill_switch.mode is api.KillSwitchMode.FALLBACK
+    assert fallback.service_name in by_kind["Service"]
+    fallback_pods = [
+        d["spec"]["template"]["metadata"]["labels"] for d in by_kind["Deployment"].values()
+    ]
+    assert fallback.selector in fallback_pods
+
+    assert spec.analysis is not None
+    checks = {c.name: c for c in spec.analysis.checks}
+    assert checks["accuracy"].min is not None
+    relative = checks["accuracy-vs-stable"]
+    assert relative.max_drop is not None
+    assert relative.min_samples is not None
+    assert "{{stableVersion}}" in (relative.baseline_query or "")
+    assert "histogram_quantile(0.95" in checks["latency-p95"].query
+    assert checks["latency-p95"].max is not None
+
+
+def test_examples_never_declare_the_kill_switch_state() -> None:
+    """A re-apply or GitOps sync of an example must not release a pulled kill switch."""
+    for _, obj in _model_deployments():
+        kill = obj["spec"].get("killSwitch", {})
+        assert "enabled" not in kill
+        assert "reason" not in kill
+
+
+def test_prometheus_secret_role_grants_get_on_one_secret() -> None:
+    docs = {d["kind"]: d for f, d in _documents() if f == "prometheus-auth-secret-role.yaml"}
+    (rule,) = docs["Role"]["rules"]
+    assert rule["resources"] == ["secrets"]
+    assert rule["verbs"] == ["get"]
+    assert rule["resourceNames"] == [docs["Secret"]["metadata"]["name"]]
+    (subject,) = docs["RoleBinding"]["subjects"]
+    assert (subject["kind"], subject["name"], subject["namespace"]) == (
+        "ServiceAccount",
+        "modelguard",
+        "modelguard-system",
+    )
+    assert docs["RoleBinding"]["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+
+
+def test_argocd_application_leaves_modelguards_fields_alone() -> None:
+    (app,) = [d for f, d in _documents() if f == "argocd-application.yaml"]
+    assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    ignored = {(i["group"], i["kind"]): i for i in app["spec"]["ignoreDifferences"]}
+    deployment = ignored[("apps", "Deployment")]
+    assert "/spec/replicas" in deployment["jsonPointers"]
+    jq = " ".join(deployment["jqPathExpressions"])
+    assert ".image" in jq
+    assert "MODEL_VERSION" in jq
+    assert "/spec/selector" in ignored[("", "Service")]["jsonPointers"]
+    assert "/spec/killSwitch/enabled" in ignored[(api.GROUP, api.KIND)]["jsonPointers"]
