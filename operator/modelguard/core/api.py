@@ -294,7 +294,7 @@ class KillSwitchSpec(ApiModel):
             "x-kubernetes-validations": [
                 _cel(
                     "!has(self.enabled) || !self.enabled || "
-                    "(has(self.reason) && size(self.reason) > 0)",
+                    "(has(self.reason) && size(self.reason.trim()) > 0)",
                     "reason is required when the kill switch is enabled",
                     ".reason",
                 ),
@@ -450,6 +450,11 @@ class SavedWorkload(StatusModel):
 
     replicas: int | None = None
     selector: dict[str, str] | None = None
+    service: str | None = Field(
+        default=None,
+        description="Service whose selector was saved: the release restores it even when "
+        "the spec no longer names it (a GitOps revert removes the whole killSwitch block).",
+    )
 
 
 class KillSwitchStatus(StatusModel):
@@ -473,6 +478,18 @@ class PendingAction(StatusModel):
     target: ModelVersion
     reason: str = ""
     decided_at: datetime
+
+
+# Written with the status change it belongs to and removed once posted under its fixed
+# name, so a crash in between posts it after the restart (the API server refuses a second
+# Event of the same name): each decision's Event exists exactly once.
+class OutgoingEvent(StatusModel):
+    """An Event decided with a status change and not yet posted."""
+
+    name: str
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str = ""
 
 
 class RollbackRequest(StatusModel):
@@ -503,6 +520,7 @@ class ModelDeploymentStatus(StatusModel):
     quarantined_versions: list[QuarantinedVersion] = []
     history: list[HistoryEntry] = []
     pending_action: PendingAction | None = None
+    pending_events: list[OutgoingEvent] = []
     last_evaluation: Evaluation | None = None
     consecutive_failures: int = 0
     passing_since: datetime | None = None

@@ -26,6 +26,7 @@ from modelguard.core.api import (
     KNOWN_GOOD_LIMIT,
     QUARANTINE_LIMIT,
     CheckResult,
+    Condition,
     Evaluation,
     HistoryEntry,
     KillSwitchStatus,
@@ -86,6 +87,12 @@ def resolve(desired: VersionSpec, running: ModelVersion | None) -> ModelVersion:
         image=desired.image or (running.image if running else None),
         model_tag=desired.model_tag or (running.model_tag if running else None),
     )
+
+
+def plain(version: ModelVersion) -> ModelVersion:
+    """Just the identity (image, tag): what actions and pending actions carry, so that
+    they compare equal and a status survives a round trip through the API server."""
+    return ModelVersion(image=version.image, model_tag=version.model_tag)
 
 
 def is_quarantined(status: ModelDeploymentStatus, version: ModelVersion) -> bool:
@@ -239,10 +246,15 @@ class _Draft:
         if kind is not None:
             self.set(
                 pending_action=PendingAction.model_validate(
-                    {"kind": kind, "target": version, "reason": reason, "decidedAt": self.now}
+                    {
+                        "kind": kind,
+                        "target": plain(version),
+                        "reason": reason,
+                        "decidedAt": self.now,
+                    }
                 )
             )
-            self.actions.append(SetVersion(version, env))
+            self.actions.append(SetVersion(plain(version), env))
 
 
 # --------------------------------------------------------------------------- plan
@@ -288,12 +300,14 @@ def plan(
                 current_version=current.model_copy(update={"since": now}) if current else None,
             )
         else:
-            draft.actions.append(SetVersion(pending.target, env))
+            draft.actions.append(SetVersion(plain(pending.target), env))
             return _finish(draft, spec, generation)
 
     if draft.status.current_version is None:
         _adopt(draft, spec, workload, env)
         return _finish(draft, spec, generation)
+    # The version the evaluation (if any) was taken for, before anything changed here.
+    evaluated = draft.status.current_version
 
     if obs.rollback_request is not None and (
         obs.rollback_request.id != draft.status.handled_rollback_request
@@ -303,7 +317,14 @@ def plan(
             return _finish(draft, spec, generation)
 
     _follow_desired(draft, spec, workload, env)
-    if draft.status.pending_action is None and obs.evaluation is not None:
+    if (
+        draft.status.pending_action is None
+        and obs.evaluation is not None
+        and spec.analysis is not None
+        and evaluated.same(draft.status.current_version)
+    ):
+        # Not when the version changed in between (watch mode, a change made by someone
+        # else): the results describe the old version and must not count for the new.
         _judge(draft, spec, obs.evaluation, env)
     return _finish(draft, spec, generation)
 
@@ -320,7 +341,11 @@ def invalid_spec(
     )
     was_invalid = cond.is_true(status.conditions, cond.INVALID_SPEC)
     new = status.model_copy(
-        update={"phase": Phase.INVALID, "observed_generation": generation, "conditions": conditions}
+        update={
+            "phase": Phase.INVALID,
+            "observed_generation": generation,
+            "conditions": _observed(conditions, generation),
+        }
     )
     events = () if was_invalid else (Event("Warning", "InvalidSpec", message),)
     return Plan(status=new, events=events)
@@ -335,16 +360,21 @@ def _target_missing(
         draft.event("Warning", "TargetNotFound", message)
     draft.put(cond.READY, "False", "TargetNotFound", message)
     draft.put(cond.INVALID_SPEC, "False", "Valid")
-    draft.set(phase=Phase.PENDING)
+    draft.set(phase=Phase.PENDING, conditions=_observed(draft.status.conditions, generation))
     return Plan(status=draft.get(), events=tuple(draft.events))
+
+
+def _set_desired(draft: _Draft, desired: ModelVersion) -> None:
+    """Record the desired version; `since` moves only when the version does, so that an
+    idle reconcile writes nothing."""
+    if not desired.same(draft.status.desired_version):
+        draft.set(desired_version=VersionStatus.of(desired, draft.now))
 
 
 def _record_desired(draft: _Draft, spec: ModelDeploymentSpec, workload: Workload) -> None:
     """While killed, version changes are only recorded; release applies them."""
     if spec.version is not None:
-        desired = resolve(spec.version, draft.status.current_version or workload.version)
-        if not desired.same(draft.status.desired_version):
-            draft.set(desired_version=VersionStatus.of(desired, draft.now))
+        _set_desired(draft, resolve(spec.version, draft.status.current_version or workload.version))
 
 
 def _adopt(draft: _Draft, spec: ModelDeploymentSpec, workload: Workload, env: str) -> None:
@@ -408,13 +438,31 @@ def _follow_desired(draft: _Draft, spec: ModelDeploymentSpec, workload: Workload
         return
 
     if matches(spec.version, running):
-        if current is None or not running.same(current):
-            draft.go_live(running, Outcome.LIVE, "Deployment changed", kind=None, env=env)
+        if current is None or running.same(current):
+            return
+        if is_quarantined(draft.status, running):
+            # The rolled-back version was put back on the Deployment behind our back:
+            # the rollback holds here just as it does against the unchanged spec.
+            draft.actions.append(SetVersion(plain(current), env))
+            draft.event(
+                "Warning",
+                "DriftReverted",
+                f"The Deployment ran {running.name}, which was rolled back and is "
+                f"quarantined; restored {current.name}",
+            )
+            return
+        # Someone else rolled out what the spec asks for (or, with a tag-only spec, a
+        # new image): guard it as a new version.
+        draft.close_current(Outcome.SUPERSEDED, f"superseded by {running.name}")
+        draft.go_live(running, Outcome.LIVE, "Deployment changed", kind=None, env=env)
+        _set_desired(draft, running)
+        draft.put(cond.ROLLED_BACK, "False", "NewVersion", f"detected {running.name}")
+        draft.event("Normal", "VersionDetected", f"Now guarding version {running.name}")
         return
     if current is not None and matches(spec.version, current):
         # The Deployment was changed behind our back (kubectl set image, a GitOps tool
         # that owns the image): put back the version this resource guards.
-        draft.actions.append(SetVersion(current, env))
+        draft.actions.append(SetVersion(plain(current), env))
         draft.event(
             "Warning",
             "DriftReverted",
@@ -423,11 +471,16 @@ def _follow_desired(draft: _Draft, spec: ModelDeploymentSpec, workload: Workload
         return
     if desired_quarantined(spec, draft.status):
         # The rollback holds: GitOps keeps this spec, and re-applying would undo it.
-        desired = resolve(spec.version, current)
-        draft.set(desired_version=VersionStatus.of(desired, draft.now))
+        _set_desired(draft, resolve(spec.version, current))
         if current is not None and not running.same(current):
             # Someone changed the Deployment behind our back: put back what we guard.
-            draft.actions.append(SetVersion(current, env))
+            draft.actions.append(SetVersion(plain(current), env))
+            draft.event(
+                "Warning",
+                "DriftReverted",
+                f"The Deployment ran {running.name}; restored {current.name} (the desired "
+                "version is quarantined)",
+            )
         return
     _apply_desired(draft, spec.version, running, env)
 
@@ -565,6 +618,15 @@ def _manual_rollback(draft: _Draft, request: RollbackRequest, env: str) -> None:
             + ("it is already running" if target else f"known versions: {', '.join(known)}"),
         )
         return
+    if is_quarantined(draft.status, target):
+        # Rolling "back" onto a rolled-back version would quarantine the good one that
+        # runs now and leave a quarantined version running; clear the quarantine first.
+        draft.event(
+            "Warning",
+            "RollbackRequestRejected",
+            f"Cannot roll back to {target.name}: it was rolled back before and is quarantined",
+        )
+        return
     by = f" by {request.requested_by}" if request.requested_by else ""
     _roll_back(draft, current, target, f"manual rollback{by}: {request.reason or 'no reason'}", env)
     # A manually chosen target is known good by the requester's word.
@@ -636,8 +698,14 @@ def _finish(draft: _Draft, spec: ModelDeploymentSpec, generation: int | None) ->
     else:
         phase, why = Phase.PROGRESSING, "Analysing"
     draft.put(cond.READY, ready, why, f"version {current.name}" if current else "")
-    draft.set(phase=phase)
+    draft.set(phase=phase, conditions=_observed(draft.status.conditions, generation))
     return Plan(status=draft.get(), actions=tuple(draft.actions), events=tuple(draft.events))
+
+
+def _observed(conditions: Sequence[Condition], generation: int | None) -> list[Condition]:
+    """Every condition was re-derived from this generation, including those left as they
+    were: say so, as the API conventions ask (observedGeneration per condition)."""
+    return [c.model_copy(update={"observed_generation": generation}) for c in conditions]
 
 
 def _kill_reason(ks: KillSwitchStatus) -> str:

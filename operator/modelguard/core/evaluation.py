@@ -9,6 +9,7 @@ Rules users rely on:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
 
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
+
+
+def _exceeds(amount: float, limit: float) -> bool:
+    """amount > limit, where the amount is a difference of two floats: 0.9 - 0.7 is
+    0.20000000000000007, which must not breach a maxDrop of 0.2 (bounds are inclusive)."""
+    return amount > limit and not math.isclose(amount, limit, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _threshold(check: Check) -> str:
@@ -78,6 +85,12 @@ def evaluate_check(
     if check.min_samples is not None:
         if samples is None or not samples.usable:
             reason, message = (samples or QueryResult()).problem()
+            if reason != "NoData":
+                # A failed or ambiguous count query is missing data, not a small sample:
+                # MetricsAvailable must show a Prometheus outage, and noData applies
+                # exactly as it does to the value query that would fail alongside it.
+                return result(Verdict.INCONCLUSIVE, reason, f"sample count: {message}")
+            # No series (or NaN) is a count of nothing yet: too few samples.
             return result(Verdict.INCONCLUSIVE, "TooFewSamples", f"sample count: {message}")
         samples_seen = samples.value
         assert samples_seen is not None  # usable implies a value
@@ -122,12 +135,12 @@ def evaluate_check(
         baseline_value = baseline.value
         assert baseline_value is not None
         drop = baseline_value - current
-        if check.max_drop is not None and drop > check.max_drop:
+        if check.max_drop is not None and _exceeds(drop, check.max_drop):
             breaches.append(
                 f"dropped {_fmt(drop)} from baseline {_fmt(baseline_value)} "
                 f"(max {_fmt(check.max_drop)})"
             )
-        if check.max_increase is not None and -drop > check.max_increase:
+        if check.max_increase is not None and _exceeds(-drop, check.max_increase):
             breaches.append(
                 f"rose {_fmt(-drop)} over baseline {_fmt(baseline_value)} "
                 f"(max {_fmt(check.max_increase)})"

@@ -67,6 +67,7 @@ def _engage(
     actions: list[Action] = []
     saved_replicas: int | None = None
     saved_selector: dict[str, str] | None = None
+    saved_service: str | None = None
     fallback_ready: bool | None = None
     detail = ""
 
@@ -85,6 +86,7 @@ def _engage(
             fallback_ready = False
         else:
             saved_selector = dict(service.selector or {})
+            saved_service = service.name
             actions.append(SetSelector(service.name, dict(spec.fallback.selector)))
             detail = (
                 f"; Service {service.name} switched from {_fmt_selector(saved_selector)} "
@@ -121,7 +123,9 @@ def _engage(
         since=now,
         reason=spec.reason,
         requested_by=requested_by,
-        saved=SavedWorkload(replicas=saved_replicas, selector=saved_selector),
+        saved=SavedWorkload(
+            replicas=saved_replicas, selector=saved_selector, service=saved_service
+        ),
         fallback_ready=fallback_ready,
     )
     events.insert(
@@ -164,7 +168,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
             # The fallback lost its last Ready pod: stop the model rather than let the
             # Service route to nothing while the model is believed stopped.
             replicas = workload.replicas if workload.replicas is not None else 1
-            saved = SavedWorkload(replicas=replicas, selector=saved.selector)
+            saved = saved.model_copy(update={"replicas": replicas})
             stopping = True
             actions.append(Scale(0))
             events.append(

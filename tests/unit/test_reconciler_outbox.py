@@ -1,0 +1,117 @@
+"""The reconciler's Event outbox: a decision's Events are written into the status with it
+and posted under fixed names, so a crash between the two neither loses nor doubles them.
+
+(The e2e tier proves it with a SIGKILLed operator: tests/e2e/test_restart.py.)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from modelguard.adapters.kube import KubeAdapter
+from modelguard.core.api import (
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelVersion,
+    OutgoingEvent,
+    Phase,
+)
+from modelguard.core.decision import Observation, Plan, invalid_spec, plan
+from modelguard.core.workload import Event, Workload
+from modelguard.reconciler import Reconciler
+
+BODY: dict[str, Any] = {"metadata": {"namespace": "ns", "name": "fraud", "uid": "u"}}
+
+
+class CrashError(Exception):
+    pass
+
+
+class FakeKube:
+    """Records status writes and Events; an API server refuses a second Event name."""
+
+    def __init__(self, crash_on_emit: bool = False) -> None:
+        self.crash_on_emit = crash_on_emit
+        self.writes: list[ModelDeploymentStatus] = []
+        self.posted: dict[str, Event] = {}
+        self.refused = 0
+
+    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+        self.writes.append(status)
+
+    async def emit(self, body: dict[str, Any], event: Event, name: str | None = None) -> None:
+        if self.crash_on_emit:
+            raise CrashError
+        assert name is not None
+        if name in self.posted:
+            self.refused += 1  # 409 AlreadyExists, swallowed by the real adapter
+            return
+        self.posted[name] = event
+
+
+def reconciler(kube: FakeKube) -> Reconciler:
+    return Reconciler(cast(KubeAdapter, kube), clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+
+ROLLED_BACK = Event("Warning", "RolledBack", "Rolled back v2 -> v1")
+
+
+async def test_events_are_posted_and_leave_the_status() -> None:
+    kube = FakeKube()
+    decided = Plan(status=ModelDeploymentStatus(phase=Phase.ROLLED_BACK), events=(ROLLED_BACK,))
+    written = await reconciler(kube)._commit(BODY, ModelDeploymentStatus(), decided)
+
+    # First write: the decision with its Event in the outbox; then the Event; then cleared.
+    assert [e.reason for e in kube.writes[0].pending_events] == ["RolledBack"]
+    assert kube.writes[0].phase is Phase.ROLLED_BACK
+    [(name, event)] = kube.posted.items()
+    assert event == ROLLED_BACK
+    assert name == kube.writes[0].pending_events[0].name
+    assert name.startswith("fraud.")
+    assert kube.writes[-1].pending_events == []
+    assert written == kube.writes[-1]
+
+
+async def test_no_events_no_extra_write() -> None:
+    kube = FakeKube()
+    decided = Plan(status=ModelDeploymentStatus(phase=Phase.HEALTHY))
+    await reconciler(kube)._commit(BODY, ModelDeploymentStatus(), decided)
+    assert len(kube.writes) == 1
+    await reconciler(kube)._commit(BODY, decided.status, Plan(status=decided.status))
+    assert len(kube.writes) == 1  # unchanged status: nothing written
+
+
+async def test_crash_before_posting_posts_after_restart_exactly_once() -> None:
+    crashing = FakeKube(crash_on_emit=True)
+    decided = Plan(status=ModelDeploymentStatus(phase=Phase.ROLLED_BACK), events=(ROLLED_BACK,))
+    with pytest.raises(CrashError):
+        await reconciler(crashing)._commit(BODY, ModelDeploymentStatus(), decided)
+    recorded = crashing.writes[-1]  # what the restarted operator reads back
+    assert [e.reason for e in recorded.pending_events] == ["RolledBack"]
+
+    # The restarted operator decides nothing new (plan() carries the outbox over).
+    restarted = FakeKube()
+    await reconciler(restarted)._commit(BODY, recorded, Plan(status=recorded))
+    assert [e.reason for e in restarted.posted.values()] == ["RolledBack"]
+    assert list(restarted.posted) == [recorded.pending_events[0].name]
+    assert restarted.writes[-1].pending_events == []
+
+    # A crash after posting but before clearing: the re-post is refused by name.
+    await reconciler(restarted)._commit(BODY, recorded, Plan(status=recorded))
+    assert len(restarted.posted) == 1
+    assert restarted.refused == 1
+
+
+def test_plan_carries_unposted_events_over() -> None:
+    """Whatever plan() decides next, the outbox of a crashed run survives to be posted."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    left = OutgoingEvent(name="fraud.1", type="Warning", reason="RolledBack", message="m")
+    status = ModelDeploymentStatus(pending_events=[left])
+    spec = ModelDeploymentSpec.model_validate({"targetRef": {"name": "m"}})
+    running = Workload(exists=True, version=ModelVersion(image="img:1"), replicas=1)
+    for workload in (Workload(exists=False), running):
+        assert plan(spec, status, 1, Observation(workload), now).status.pending_events == [left]
+    assert invalid_spec(status, "bad", 1, now).status.pending_events == [left]
