@@ -38,6 +38,7 @@ from modelguard.core.workload import (
 log = logging.getLogger(__name__)
 
 EVENT_SOURCE = "modelguard"
+FIELD_MANAGER = "modelguard"  # names the operator's writes in managedFields
 _MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
 
 
@@ -88,6 +89,7 @@ class KubeAdapter:
             api.PLURAL,
             name,
             body,
+            field_manager=FIELD_MANAGER,
         )
 
     # ------------------------------------------------------------- workload
@@ -125,13 +127,22 @@ class KubeAdapter:
             spec.kill_switch.mode is KillSwitchMode.FALLBACK
             or status.kill_switch.mode is KillSwitchMode.FALLBACK
         )
-        if fallback is not None and uses_fallback:
-            svc = self._read(self._core.read_namespaced_service, fallback.service_name, namespace)
+        # While engaged, the Service that was switched (saved with its selector), whatever
+        # the spec names now: a release by removing the killSwitch block must restore it.
+        saved = status.kill_switch.saved
+        service_name: str | None = None
+        if status.kill_switch.engaged and saved is not None and saved.service:
+            service_name = saved.service
+        elif fallback is not None and uses_fallback:
+            service_name = fallback.service_name
+        if service_name is not None:
+            svc = self._read(self._core.read_namespaced_service, service_name, namespace)
             service = ServiceState(
-                name=fallback.service_name,
+                name=service_name,
                 exists=svc is not None,
                 selector=dict((svc or {}).get("spec", {}).get("selector") or {}),
             )
+        if fallback is not None and uses_fallback:
             fallback_ready = self._ready_pods(namespace, fallback.selector)
         autoscaler = None
         if spec.kill_switch.enabled and not status.kill_switch.engaged:
@@ -188,11 +199,17 @@ class KubeAdapter:
         name = spec.target_ref.name
         if isinstance(action, Scale):
             self._apps.patch_namespaced_deployment(
-                name, namespace, {"spec": {"replicas": action.replicas}}
+                name,
+                namespace,
+                {"spec": {"replicas": action.replicas}},
+                field_manager=FIELD_MANAGER,
             )
         elif isinstance(action, SetVersion):
             self._apps.patch_namespaced_deployment(
-                name, namespace, self._version_patch(namespace, spec, action)
+                name,
+                namespace,
+                self._version_patch(namespace, spec, action),
+                field_manager=FIELD_MANAGER,
             )
         elif isinstance(action, SetSelector):
             # A JSON patch replaces the selector whole; a merge patch would keep old keys
@@ -201,6 +218,7 @@ class KubeAdapter:
                 action.service,
                 namespace,
                 [{"op": "replace", "path": "/spec/selector", "value": action.selector}],
+                field_manager=FIELD_MANAGER,
             )
 
     def _version_patch(
@@ -233,7 +251,8 @@ class KubeAdapter:
 
     # ------------------------------------------------------------- Events
 
-    async def emit(self, body: dict[str, Any], event: Event) -> None:
+    async def emit(self, body: dict[str, Any], event: Event, name: str | None = None) -> None:
+        """Post an Event; with a name, posting it again (after a crash) is a no-op."""
         meta = body.get("metadata", {})
         now = datetime.now(UTC)
         message = event.message
@@ -241,7 +260,8 @@ class KubeAdapter:
             message = message[: _MESSAGE_LIMIT - 3] + "..."
         ev = client.CoreV1Event(
             metadata=client.V1ObjectMeta(
-                generate_name=f"{meta.get('name', 'modeldeployment')}.",
+                name=name,
+                generate_name=None if name else f"{meta.get('name', 'modeldeployment')}.",
                 namespace=meta.get("namespace"),
             ),
             involved_object=client.V1ObjectReference(
@@ -265,6 +285,8 @@ class KubeAdapter:
         try:
             await asyncio.to_thread(self._core.create_namespaced_event, meta.get("namespace"), ev)
         except ApiException as exc:
+            if exc.status == 409 and name:
+                return  # posted before a crash: already on record
             # An Event is a record, not state: losing one must not fail the reconcile.
             log.warning("Event %s not posted: %s", event.reason, exc.reason)
 
