@@ -70,6 +70,10 @@ def model_deployment_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> N
     fallback = (spec.get("killSwitch") or {}).get("fallback") or {}
     if fallback.get("serviceName"):
         targets.append(("service", str(fallback["serviceName"])))
+    # The Service an engaged switch changed stays guarded until the release restores it.
+    saved = ((body.get("status") or {}).get("killSwitch") or {}).get("saved") or {}
+    if saved.get("service") and saved["service"] != fallback.get("serviceName"):
+        targets.append(("service", str(saved["service"])))
     scheduler.watch(key, targets)
     scheduler.kick(key)
 

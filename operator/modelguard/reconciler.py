@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from modelguard.core.api import (
     CheckResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    OutgoingEvent,
 )
 from modelguard.core.decision import (
     Observation,
@@ -40,6 +42,7 @@ from modelguard.core.durations import parse_duration
 from modelguard.core.evaluation import evaluate_check, overall, render_check
 from modelguard.core.ports import MetricsSource, QueryResult
 from modelguard.core.promql import TemplateError, validate_template
+from modelguard.core.workload import Event
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ class Reconciler:
                 self._clock(),
             )
             evaluation = None  # one evaluation is judged once
-            await self._commit(body, status, decided)
+            committed = await self._commit(body, status, decided)
             for action in decided.actions:
                 log.info(
                     "Applying %s to Deployment %s/%s",
@@ -143,7 +146,7 @@ class Reconciler:
                     extra={"action": repr(action), "modeldeployment": f"{namespace}/{name}"},
                 )
                 await self._kube.apply(namespace, spec, action)
-            status = decided.status
+            status = committed
             if not decided.actions:
                 break
         telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
@@ -153,11 +156,30 @@ class Reconciler:
 
     async def _commit(
         self, body: dict[str, Any], before: ModelDeploymentStatus, decided: Plan
-    ) -> None:
+    ) -> ModelDeploymentStatus:
+        """Write the decided status, then post its Events; return the status written.
+
+        The Events go into the status first (an outbox, each under a fixed name) and leave
+        it once posted: a crash between the decision and its Events posts them after the
+        restart, exactly once, instead of losing the record of what was done and why.
+        """
         meta = body["metadata"]
-        if decided.status != before:
-            await self._kube.write_status(meta["namespace"], meta["name"], decided.status)
-        for event in decided.events:
+        fresh = [
+            OutgoingEvent(
+                name=f"{meta['name'][:200]}.{uuid.uuid4().hex[:16]}",
+                type=event.type,
+                reason=event.reason,
+                message=event.message,
+            )
+            for event in decided.events
+        ]
+        outbox = [*decided.status.pending_events, *fresh]
+        status = decided.status.model_copy(update={"pending_events": outbox})
+        if status != before:
+            await self._kube.write_status(meta["namespace"], meta["name"], status)
+        if not outbox:
+            return status
+        for event in fresh:
             telemetry.DECISIONS.labels(event.reason).inc()
             log.log(
                 logging.WARNING if event.type == "Warning" else logging.INFO,
@@ -166,7 +188,11 @@ class Reconciler:
                 event.message,
                 extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
             )
-            await self._kube.emit(body, event)
+        for event in outbox:
+            await self._kube.emit(body, Event(event.type, event.reason, event.message), event.name)
+        status = status.model_copy(update={"pending_events": []})
+        await self._kube.write_status(meta["namespace"], meta["name"], status)
+        return status
 
     async def _evaluate(
         self, body: dict[str, Any], analysis: AnalysisSpec, status: ModelDeploymentStatus
