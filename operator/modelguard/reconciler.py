@@ -25,11 +25,14 @@ from modelguard.core.api import (
     AnalysisSpec,
     Check,
     CheckResult,
+    KillSwitchSpec,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     OutgoingEvent,
+    TargetRef,
 )
 from modelguard.core.decision import (
+    KillSwitchOnly,
     Observation,
     Plan,
     analysis_due,
@@ -115,9 +118,7 @@ class Reconciler:
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
-            await self._commit(
-                body, status, invalid_spec(status, _spec_error(exc), generation, now)
-            )
+            await self._invalid(body, status, _spec_error(exc))
             return now + RESYNC
 
         evaluation: list[CheckResult] | None = None
@@ -153,6 +154,33 @@ class Reconciler:
             1 if status.kill_switch.engaged else 0
         )
         return min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
+
+    async def _invalid(
+        self, body: dict[str, Any], status: ModelDeploymentStatus, message: str
+    ) -> None:
+        """Report an invalid spec, and still obey its kill switch if that part (and the
+        target) can be read: the switch wins over everything, a typo included."""
+        meta = body["metadata"]
+        raw = body.get("spec") or {}
+        try:
+            partial = ModelDeploymentSpec(
+                target_ref=TargetRef.model_validate(raw.get("targetRef") or {}),
+                kill_switch=KillSwitchSpec.model_validate(raw.get("killSwitch") or {}),
+            )
+        except ValidationError:
+            partial = None
+        generation = meta.get("generation")
+        for _ in range(MAX_PASSES):
+            kill: KillSwitchOnly | None = None
+            if partial is not None and (partial.kill_switch.enabled or status.kill_switch.engaged):
+                workload = await self._kube.read_workload(meta["namespace"], partial, status)
+                kill = KillSwitchOnly(partial.kill_switch, workload, requested_by(body))
+            decided = invalid_spec(status, message, generation, self._clock(), kill)
+            status = await self._commit(body, status, decided)
+            if partial is None or not decided.actions:
+                return
+            for action in decided.actions:
+                await self._kube.apply(meta["namespace"], partial, action)
 
     async def _commit(
         self, body: dict[str, Any], before: ModelDeploymentStatus, decided: Plan

@@ -338,3 +338,33 @@ def test_unknown_placeholder_sets_invalid_spec_once_and_fixing_clears_it(
     )
     assert len(_invalid_spec_events(cluster)) == 1
     assert "Traceback" not in operator.log_file.read_text()
+
+
+def test_kill_switch_is_obeyed_even_when_the_rest_of_the_spec_is_invalid(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+) -> None:
+    """The kill switch wins over everything: a PromQL typo must not keep an SRE from
+    stopping the model, nor from getting the exact replica count back."""
+    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1", replicas=4)
+    spec = accuracy_spec(prometheus.url, cluster.namespace, "v1")
+    query = spec["analysis"]["checks"][0]["query"]
+    spec["analysis"]["checks"][0]["query"] = query.replace("{{version}}", "{{versoin}}")
+    cluster.create_md(MD, spec)
+    cluster.wait(lambda: cluster.status(MD).get("phase") == "Invalid", timeout=15, what="Invalid")
+
+    cluster.patch_spec(MD, {"killSwitch": {"enabled": True, "reason": "INC-9"}})
+    cluster.wait(lambda: cluster.replicas(DEPLOYMENT) == 0, timeout=10, what="scaled to 0")
+    status = cluster.status(MD)
+    assert status["phase"] == "Killed"
+    assert status["killSwitch"]["saved"]["replicas"] == 4
+    assert (cluster.condition(MD, "InvalidSpec") or {}).get("status") == "True"
+    assert (cluster.condition(MD, "KillSwitchEngaged") or {}).get("status") == "True"
+
+    cluster.patch_spec(MD, {"killSwitch": {"enabled": False, "reason": ""}})
+    cluster.wait(lambda: cluster.replicas(DEPLOYMENT) == 4, timeout=10, what="4 restored")
+    cluster.wait(
+        lambda: cluster.status(MD).get("phase") == "Invalid", timeout=10, what="back to Invalid"
+    )
+    assert not cluster.status(MD)["killSwitch"]["engaged"]

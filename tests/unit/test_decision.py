@@ -14,6 +14,7 @@ from modelguard.core import conditions as cond
 from modelguard.core.api import (
     CheckResult,
     Evaluation,
+    KillSwitchSpec,
     ModelDeploymentStatus,
     ModelVersion,
     Outcome,
@@ -24,6 +25,7 @@ from modelguard.core.api import (
     VersionStatus,
 )
 from modelguard.core.decision import (
+    KillSwitchOnly,
     Observation,
     analysis_due,
     invalid_spec,
@@ -903,3 +905,38 @@ def test_query_results_reach_the_evidence() -> None:
     assert (status, reason) == ("False", "NoData")
     [event] = [e for e in sim.events if e.reason == "MetricsUnavailable"]
     assert "timeout after 10s" in event.message
+
+
+def test_invalid_spec_still_engages_and_releases_the_kill_switch() -> None:
+    """The kill switch wins over everything, a typo elsewhere in the spec included."""
+    workload = deployment(replicas=7)
+    engage = KillSwitchSpec(enabled=True, reason="INC-7")
+    killed = invalid_spec(
+        ModelDeploymentStatus(), "bad placeholder", 2, T0, KillSwitchOnly(engage, workload, "sre")
+    )
+    assert killed.actions == (Scale(0),)
+    assert killed.status.phase is Phase.KILLED
+    assert killed.status.kill_switch.saved is not None
+    assert killed.status.kill_switch.saved.replicas == 7
+    assert {e.reason for e in killed.events} == {"InvalidSpec", "KillSwitchEngaged"}
+    assert condition_of(killed.status, cond.KILL_SWITCH_ENGAGED) == ("True", "ScaledToZero")
+
+    stopped = deployment(replicas=0)
+    release = KillSwitchSpec(enabled=False)
+    restoring = invalid_spec(
+        killed.status, "bad placeholder", 3, T0, KillSwitchOnly(release, stopped)
+    )
+    assert restoring.actions == (Scale(7),)
+    restored = invalid_spec(
+        restoring.status, "bad placeholder", 3, T0, KillSwitchOnly(release, workload)
+    )
+    assert restored.actions == ()
+    assert not restored.status.kill_switch.engaged
+    assert restored.status.phase is Phase.INVALID
+    assert condition_of(restored.status, cond.KILL_SWITCH_ENGAGED) == ("False", "Released")
+
+
+def condition_of(status: ModelDeploymentStatus, type_: str) -> tuple[str, str]:
+    c = cond.get_condition(status.conditions, type_)
+    assert c is not None, f"no {type_} condition"
+    return c.status, c.reason

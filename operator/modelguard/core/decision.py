@@ -29,6 +29,7 @@ from modelguard.core.api import (
     Condition,
     Evaluation,
     HistoryEntry,
+    KillSwitchSpec,
     KillSwitchStatus,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -329,10 +330,25 @@ def plan(
     return _finish(draft, spec, generation)
 
 
+@dataclass(frozen=True)
+class KillSwitchOnly:
+    """What an invalid object still yields for its kill switch: the switch wins over
+    everything, a typo elsewhere in the spec included."""
+
+    spec: KillSwitchSpec
+    workload: Workload
+    requested_by: str = ""
+
+
 def invalid_spec(
-    status: ModelDeploymentStatus, message: str, generation: int | None, now: datetime
+    status: ModelDeploymentStatus,
+    message: str,
+    generation: int | None,
+    now: datetime,
+    kill_switch: KillSwitchOnly | None = None,
 ) -> Plan:
-    """An object the API server admitted but the operator cannot act on."""
+    """An object the API server admitted but the operator cannot act on, except for its
+    kill switch when that part of the spec (and the target) could still be read."""
     conditions = cond.set_condition(
         status.conditions, cond.INVALID_SPEC, "True", "InvalidSpec", message, now, generation
     )
@@ -340,15 +356,31 @@ def invalid_spec(
         conditions, cond.READY, "False", "InvalidSpec", message, now, generation
     )
     was_invalid = cond.is_true(status.conditions, cond.INVALID_SPEC)
+    events: list[Event] = [] if was_invalid else [Event("Warning", "InvalidSpec", message)]
+    actions: tuple[Action, ...] = ()
+    ks = status.kill_switch
+    if kill_switch is not None and kill_switch.workload.exists:
+        step = kill_switch_step(
+            kill_switch.spec, ks, kill_switch.workload, kill_switch.requested_by, now
+        )
+        ks, actions = step.status, step.actions
+        events.extend(step.events)
+        if ks.engaged:
+            state: tuple[cond.Status, str, str] = ("True", _kill_reason(ks), _kill_message(ks))
+        else:
+            state = ("False", "Released", "")
+        conditions = cond.set_condition(
+            conditions, cond.KILL_SWITCH_ENGAGED, *state, now, generation
+        )
     new = status.model_copy(
         update={
-            "phase": Phase.INVALID,
+            "phase": Phase.KILLED if ks.engaged else Phase.INVALID,
             "observed_generation": generation,
+            "kill_switch": ks,
             "conditions": _observed(conditions, generation),
         }
     )
-    events = () if was_invalid else (Event("Warning", "InvalidSpec", message),)
-    return Plan(status=new, events=events)
+    return Plan(status=new, actions=actions, events=tuple(events))
 
 
 def _target_missing(
