@@ -45,7 +45,7 @@ from modelguard.core.durations import parse_duration
 from modelguard.core.evaluation import evaluate_check, overall, render_check
 from modelguard.core.ports import MetricsSource, QueryResult
 from modelguard.core.promql import TemplateError, validate_template
-from modelguard.core.workload import Event
+from modelguard.core.workload import Action, Event
 
 log = logging.getLogger(__name__)
 
@@ -137,17 +137,7 @@ class Reconciler:
                 self._clock(),
             )
             evaluation = None  # one evaluation is judged once
-            committed = await self._commit(body, status, decided)
-            for action in decided.actions:
-                log.info(
-                    "Applying %s to Deployment %s/%s",
-                    type(action).__name__,
-                    namespace,
-                    spec.target_ref.name,
-                    extra={"action": repr(action), "modeldeployment": f"{namespace}/{name}"},
-                )
-                await self._kube.apply(namespace, spec, action)
-            status = committed
+            status = await self._commit(body, status, decided, spec)
             if not decided.actions:
                 break
         telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
@@ -176,20 +166,24 @@ class Reconciler:
                 workload = await self._kube.read_workload(meta["namespace"], partial, status)
                 kill = KillSwitchOnly(partial.kill_switch, workload, requested_by(body))
             decided = invalid_spec(status, message, generation, self._clock(), kill)
-            status = await self._commit(body, status, decided)
-            if partial is None or not decided.actions:
+            status = await self._commit(body, status, decided, partial)
+            if not decided.actions:
                 return
-            for action in decided.actions:
-                await self._kube.apply(meta["namespace"], partial, action)
 
     async def _commit(
-        self, body: dict[str, Any], before: ModelDeploymentStatus, decided: Plan
+        self,
+        body: dict[str, Any],
+        before: ModelDeploymentStatus,
+        decided: Plan,
+        spec: ModelDeploymentSpec | None = None,
     ) -> ModelDeploymentStatus:
-        """Write the decided status, then post its Events; return the status written.
+        """Record the decision, act on it, then announce it; return the status written.
 
-        The Events go into the status first (an outbox, each under a fixed name) and leave
-        it once posted: a crash between the decision and its Events posts them after the
-        restart, exactly once, instead of losing the record of what was done and why.
+        Recording first is the crash-safety argument (see the module docstring). The
+        decision's Events are recorded with it, in status.pendingEvents under fixed names,
+        and leave it once posted: a crash before they are posted posts them after the
+        restart, exactly once. They are posted after the actions, so an Event never
+        delays stopping a model.
         """
         meta = body["metadata"]
         fresh = [
@@ -205,8 +199,6 @@ class Reconciler:
         status = decided.status.model_copy(update={"pending_events": outbox})
         if status != before:
             await self._kube.write_status(meta["namespace"], meta["name"], status)
-        if not outbox:
-            return status
         for event in fresh:
             telemetry.DECISIONS.labels(event.reason).inc()
             log.log(
@@ -216,7 +208,35 @@ class Reconciler:
                 event.message,
                 extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
             )
-        for event in outbox:
+        try:
+            if spec is not None:
+                await self._act(meta["namespace"], spec, decided.actions)
+        finally:
+            # Announced even when an action failed: the decision stands (it is recorded
+            # and will be retried), and the Event is what tells people about it.
+            status = await self._announce(body, status)
+        return status
+
+    async def _act(
+        self, namespace: str, spec: ModelDeploymentSpec, actions: tuple[Action, ...]
+    ) -> None:
+        for action in actions:
+            log.info(
+                "Applying %s to Deployment %s/%s",
+                type(action).__name__,
+                namespace,
+                spec.target_ref.name,
+                extra={"action": repr(action)},
+            )
+            await self._kube.apply(namespace, spec, action)
+
+    async def _announce(
+        self, body: dict[str, Any], status: ModelDeploymentStatus
+    ) -> ModelDeploymentStatus:
+        if not status.pending_events:
+            return status
+        meta = body["metadata"]
+        for event in status.pending_events:
             await self._kube.emit(body, Event(event.type, event.reason, event.message), event.name)
         status = status.model_copy(update={"pending_events": []})
         await self._kube.write_status(meta["namespace"], meta["name"], status)
