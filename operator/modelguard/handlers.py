@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -36,8 +37,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
+    # Every Kubernetes and Prometheus call runs in asyncio.to_thread: size its pool (and
+    # the client's connection pool) for the concurrent reconciles, not for the CPU count.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelguard")
+    )
     scheduler = Scheduler(
-        Reconciler(KubeAdapter(load_api_client())).reconcile,
+        Reconciler(KubeAdapter(load_api_client(config.threads))).reconcile,
         concurrency=config.concurrency,
         max_backoff=config.max_backoff_seconds,
     )
@@ -58,8 +64,15 @@ def scheduled(memo: kopf.Memo, **_: Any) -> int:
     return int(memo.scheduler.size)
 
 
+# The event handlers are coroutines on purpose: they only touch in-memory state, and a
+# sync handler would hop through kopf's thread pool (6 threads on 2 cores) per event.
+
+# Event types that always kick: the initial listing (None), creation and deletion.
+_ALWAYS = (None, "ADDED", "DELETED")
+
+
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def model_deployment_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     scheduler: Scheduler = memo.scheduler
     if type == "DELETED":
@@ -75,7 +88,12 @@ def model_deployment_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> N
     if saved.get("service") and saved["service"] != fallback.get("serviceName"):
         targets.append(("service", str(saved["service"])))
     scheduler.watch(key, targets)
-    scheduler.kick(key)
+    # A user or GitOps changes the spec (a new generation) or the CLI's annotations; an
+    # event that changed neither echoes a status write, most often the operator's own.
+    meta = body.get("metadata") or {}
+    look = (meta.get("generation"), sorted((meta.get("annotations") or {}).items()))
+    if scheduler.changed("modeldeployment", *key, look) or type in _ALWAYS:
+        scheduler.kick(key)
 
 
 def _guarded(kind: str) -> Any:
@@ -87,10 +105,20 @@ def _guarded(kind: str) -> Any:
 
 
 @kopf.on.event("apps", "v1", "deployments", when=_guarded("deployment"))
-def deployment_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    memo.scheduler.kick_guards("deployment", namespace or "", name)
+async def deployment_event(
+    type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    scheduler: Scheduler = memo.scheduler
+    namespace = namespace or ""
+    # Only a spec change (kubectl scale, set image: a new generation) can undo the kill
+    # switch or a version; status updates (pods coming and going) cannot.
+    generation = (body.get("metadata") or {}).get("generation")
+    if scheduler.changed("deployment", namespace, name, generation) or type in _ALWAYS:
+        scheduler.kick_guards("deployment", namespace, name)
+    if type == "DELETED":
+        scheduler.unseen("deployment", namespace, name)
 
 
 @kopf.on.event("", "v1", "services", when=_guarded("service"))
-def service_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def service_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     memo.scheduler.kick_guards("service", namespace or "", name)

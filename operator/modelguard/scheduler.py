@@ -39,6 +39,9 @@ class Scheduler:
         # Which ModelDeployments guard which Deployment / Service: events on those
         # objects kick the guards (kill-switch enforcement within a watch event).
         self._watchers: dict[tuple[str, str, str], set[Key]] = {}
+        self._guarding: dict[Key, set[tuple[str, str, str]]] = {}  # the reverse index
+        # What each watched object last looked like where it matters (see changed()).
+        self._seen: dict[tuple[str, str, str], object] = {}
 
     # ------------------------------------------------------------- inputs
 
@@ -52,15 +55,37 @@ class Scheduler:
     def forget(self, key: Key) -> None:
         self._due.pop(key, None)
         self._failures.pop(key, None)
+        self._seen.pop(("modeldeployment", *key), None)
         self.watch(key, [])
 
     def watch(self, key: Key, targets: list[tuple[str, str]]) -> None:
         """Record the (kind, name) objects that `key` guards, replacing earlier ones."""
-        for watchers in self._watchers.values():
-            watchers.discard(key)
-        for kind, name in targets:
-            self._watchers.setdefault((kind, key[0], name), set()).add(key)
-        self._watchers = {k: v for k, v in self._watchers.items() if v}
+        wanted = {(kind, key[0], name) for kind, name in targets}
+        for target in self._guarding.pop(key, set()) - wanted:
+            watchers = self._watchers.get(target)
+            if watchers is not None:
+                watchers.discard(key)
+                if not watchers:
+                    del self._watchers[target]
+                    self._seen.pop(target, None)
+        for target in wanted:
+            self._watchers.setdefault(target, set()).add(key)
+        if wanted:
+            self._guarding[key] = wanted
+
+    def changed(self, kind: str, namespace: str, name: str, look: object) -> bool:
+        """Whether an object's `look` (the part of it a decision depends on, e.g. its
+        generation) differs from the last one seen; remembers it. Watch events that only
+        echo status updates (pods coming and going, the operator's own status writes)
+        then kick nothing: under a fleet-wide kill they outnumber the real changes."""
+        obj = (kind, namespace, name)
+        if obj in self._seen and self._seen[obj] == look:
+            return False
+        self._seen[obj] = look
+        return True
+
+    def unseen(self, kind: str, namespace: str, name: str) -> None:
+        self._seen.pop((kind, namespace, name), None)
 
     def guards_of(self, kind: str, namespace: str, name: str) -> set[Key]:
         return set(self._watchers.get((kind, namespace, name), ()))

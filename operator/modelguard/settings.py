@@ -14,6 +14,10 @@ class Settings:
     concurrency: int = 16
     #: Longest wait before retrying a reconcile that failed (exponential backoff up to it).
     max_backoff_seconds: float = 300.0
+    #: Worker threads for the blocking Kubernetes and Prometheus clients, and the size of
+    #: the Kubernetes client's connection pool. asyncio's default, min(32, CPUs + 4), is 6
+    #: on 2 cores: 16 concurrent reconciles would then queue for threads, not for the API.
+    threads: int = 32
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -24,4 +28,5 @@ class Settings:
             max_backoff_seconds=float(
                 env.get("MODELGUARD_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds)
             ),
+            threads=int(env.get("MODELGUARD_THREADS", cls.threads)),
         )

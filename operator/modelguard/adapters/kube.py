@@ -42,13 +42,20 @@ FIELD_MANAGER = "modelguard"  # names the operator's writes in managedFields
 _MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
 
 
-def load_api_client() -> client.ApiClient:
-    """In a pod: the ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config."""
+def load_api_client(pool_size: int | None = None) -> client.ApiClient:
+    """In a pod: the ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config.
+
+    pool_size: HTTP connections kept open, at least one per worker thread; with fewer,
+    urllib3 opens and drops a connection (a TLS handshake) per request beyond the pool.
+    """
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    if pool_size is not None:
+        configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
 
 
 class KubeAdapter:
