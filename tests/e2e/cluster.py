@@ -123,5 +123,13 @@ class Cluster:
         )
         return [{"reason": e.reason, "type": e.type, "message": e.message} for e in listed.items]
 
+    def wait_promoted(self, name: str, version: str, timeout: float = 30) -> None:
+        """Until `version` is the ModelDeployment's stable (known-good) version."""
+        self.wait(
+            lambda: (self.status(name).get("stableVersion") or {}).get("name") == version,
+            timeout=timeout,
+            what=f"{version} promoted",
+        )
+
     def wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:
         return wait_for(condition, timeout=timeout, interval=0.25, what=what)

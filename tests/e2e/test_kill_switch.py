@@ -483,11 +483,7 @@ def test_kill_switch_preempts_a_pending_rollback(
     )
     cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=2, model_tag="v1")
     cluster.create_md(MD, spec)
-    cluster.wait(
-        lambda: (cluster.status(MD).get("stableVersion") or {}).get("name") == "v1",
-        timeout=30,
-        what="v1 promoted",
-    )
+    cluster.wait_promoted(MD, "v1")
 
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(

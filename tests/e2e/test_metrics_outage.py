@@ -55,11 +55,7 @@ def running_v2_after_v1(
     exporter.set(model, "v2", accuracy=0.95)
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1", no_data=no_data))
-    cluster.wait(
-        lambda: (cluster.status(MD).get("stableVersion") or {}).get("name") == "v1",
-        timeout=30,
-        what="v1 promoted",
-    )
+    cluster.wait_promoted(MD, "v1")
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(
         lambda: (checks := last_checks(cluster, "v2")) and checks[0]["verdict"] == "Passed",

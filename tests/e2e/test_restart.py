@@ -35,10 +35,6 @@ def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
     return [e for e in cluster.events(MD) if e["reason"] == reason]
 
 
-def promoted(cluster: Cluster, name: str) -> bool:
-    return (cluster.status(MD).get("stableVersion") or {}).get("name") == name
-
-
 def start_degradation(
     cluster: Cluster,
     prometheus: PrometheusServer,
@@ -52,7 +48,7 @@ def start_degradation(
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     spec = accuracy_spec(prometheus.url, model, "v1", failure_threshold=failure_threshold)
     cluster.create_md(MD, spec)
-    cluster.wait(lambda: promoted(cluster, "v1"), timeout=30, what="v1 promoted")
+    cluster.wait_promoted(MD, "v1")
     cluster.patch_spec(MD, {"version": version("v2")})
 
 

@@ -18,10 +18,6 @@ pytestmark = pytest.mark.e2e
 MD = "fraud"
 
 
-def promoted(cluster: Cluster, name: str) -> str | None:
-    return (cluster.status(MD).get("stableVersion") or {}).get("name") == name or None
-
-
 def test_degraded_version_is_rolled_back_to_last_known_good(
     cluster: Cluster,
     operator: OperatorProcess,
@@ -33,7 +29,7 @@ def test_degraded_version_is_rolled_back_to_last_known_good(
     exporter.set(model, "v2", accuracy=0.80)
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
-    cluster.wait(lambda: promoted(cluster, "v1"), timeout=30, what="v1 promoted")
+    cluster.wait_promoted(MD, "v1")
 
     cluster.patch_spec(MD, {"version": version("v2")})
     start = time.monotonic()
@@ -117,7 +113,7 @@ def test_quarantined_version_is_not_reapplied_while_desired_stays(
     exporter.set(model, "v3", accuracy=0.96)
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
-    cluster.wait(lambda: promoted(cluster, "v1"), timeout=30, what="v1 promoted")
+    cluster.wait_promoted(MD, "v1")
 
     with VersionRecorder(cluster, DEPLOYMENT) as recorder:
         cluster.patch_spec(MD, {"version": version("v2")})
@@ -156,7 +152,7 @@ def test_quarantined_version_is_not_reapplied_while_desired_stays(
         start = time.monotonic()
         cluster.wait(lambda: cluster.running_version(DEPLOYMENT) == v("v3"), timeout=10, what="v3")
         assert time.monotonic() - start < 5, "a new desired version is applied at once"
-        cluster.wait(lambda: promoted(cluster, "v3"), timeout=30, what="v3 promoted")
+        cluster.wait_promoted(MD, "v3")
         assert recorder.versions == [v("v1"), v("v2"), v("v1"), v("v3")]
 
     status = cluster.status(MD)
@@ -187,11 +183,11 @@ def test_second_degradation_rolls_back_further_never_to_a_quarantined_version(
         exporter.set(model, name, accuracy=accuracy)
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
-    cluster.wait(lambda: promoted(cluster, "v1"), timeout=30, what="v1 promoted")
+    cluster.wait_promoted(MD, "v1")
 
     with VersionRecorder(cluster, DEPLOYMENT) as recorder:
         cluster.patch_spec(MD, {"version": version("v2")})
-        cluster.wait(lambda: promoted(cluster, "v2"), timeout=30, what="v2 promoted")
+        cluster.wait_promoted(MD, "v2")
 
         cluster.patch_spec(MD, {"version": version("v3")})
         cluster.wait(lambda: settled_on(cluster, "v2", "RolledBack"), timeout=30, what="back to v2")
@@ -255,7 +251,7 @@ def test_report_only_reports_degradation_and_leaves_the_deployment(
     exporter.set(model, "v2", accuracy=0.80)
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1", automatic=False))
-    cluster.wait(lambda: promoted(cluster, "v1"), timeout=30, what="v1 promoted")
+    cluster.wait_promoted(MD, "v1")
 
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(

@@ -67,11 +67,7 @@ def test_drop_is_judged_only_with_enough_labeled_samples(
     exporter.add_labeled(model, "v2", 120)
     cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
     cluster.create_md(MD, relative_spec(prometheus.url, model))
-    cluster.wait(
-        lambda: (cluster.status(MD).get("stableVersion") or {}).get("name") == "v1",
-        timeout=30,
-        what="v1 promoted",
-    )
+    cluster.wait_promoted(MD, "v1")
     # v1 had nothing to compare with: it passed on "no baseline", with its samples counted.
     first = last_check(cluster, "v1")
     assert first is not None
