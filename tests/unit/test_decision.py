@@ -25,6 +25,8 @@ from modelguard.core.api import (
     VersionStatus,
 )
 from modelguard.core.decision import (
+    KILL_SWITCH_RECHECK,
+    PENDING_RECHECK,
     KillSwitchOnly,
     Observation,
     analysis_due,
@@ -846,6 +848,34 @@ def test_analysis_due_and_next_due(
 )
 def test_analysis_not_due(spec: object, status: ModelDeploymentStatus) -> None:
     assert not analysis_due(spec, status, T0 + timedelta(hours=5))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("spec", "status", "after"),
+    [
+        pytest.param(
+            make_spec(1, kill={"enabled": True, "reason": "x"}),
+            _status(T0, T0),
+            KILL_SWITCH_RECHECK,
+            id="killed",
+        ),
+        pytest.param(
+            SPEC,
+            _status(T0, T0).model_copy(
+                update={"pending_action": {"kind": "apply", "target": v(2), "decided_at": T0}}
+            ),
+            PENDING_RECHECK,
+            id="pending",
+        ),
+    ],
+)
+def test_held_states_are_rechecked_but_never_spin(
+    spec: object, status: ModelDeploymentStatus, after: timedelta
+) -> None:
+    """No evaluation moves the clock while killed or while a change is unconfirmed: the
+    next reconcile is a fixed re-check away, not "due now" over and over."""
+    now = T0 + timedelta(hours=5)
+    assert next_due(spec, status, now) == now + after  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- targets

@@ -49,6 +49,10 @@ from modelguard.core.killswitch import step as kill_switch_step
 from modelguard.core.workload import Action, Event, SetVersion, Workload
 
 DEFAULT_TAG_ENV = "MODEL_VERSION"
+# Without these, an engaged switch or an unconfirmed version change would be "due" at
+# once forever (no evaluation moves the clock) and spin the scheduler.
+KILL_SWITCH_RECHECK = timedelta(seconds=10)
+PENDING_RECHECK = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,13 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
 
 
 def next_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> datetime:
-    """When analysis_due() turns true next (used by the scheduler to sleep)."""
+    """When to reconcile next without an event: when analysis_due() turns true, or
+    sooner for a switch or a version change that is being held in place."""
+    if status.kill_switch.engaged or spec.kill_switch.enabled:
+        # No analysis runs; re-check the fallback's readiness and the enforcement.
+        return now + KILL_SWITCH_RECHECK
+    if status.pending_action is not None:
+        return now + PENDING_RECHECK
     if spec.analysis is None or status.current_version is None:
         return now + timedelta(hours=1)
     since = status.current_version.since or now
