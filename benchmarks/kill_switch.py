@@ -790,7 +790,6 @@ def report(
         "goal": {"kill_p95_seconds_below": GOAL_P95, "size": largest, "met": met},
         "summary": rows,
         "fleet": fleet,
-        "samples": [asdict(s) for s in samples],
     }
     return "\n".join(lines), data
 
@@ -873,6 +872,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="at the largest N, also kill and release all N at once",
     )
     parser.add_argument("--compare", type=Path, help="an earlier run's .json: before/after table")
+    parser.add_argument("--samples", type=Path, help="also write every raw sample to this file")
     parser.add_argument("--keep-logs", action="store_true", help="keep operator/plane logs")
     args = parser.parse_args(argv)
     args.size_list = sorted(int(s) for s in args.sizes.split(","))
@@ -917,6 +917,10 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.with_suffix(".md").write_text(text)
         args.output.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str))
+        if args.samples is not None:
+            # Every raw sample: large, so kept out of the committed results by default.
+            raw = [asdict(s) for s in bench.samples]
+            args.samples.write_text(json.dumps(raw, default=str))
         print()
         print_table(data["summary"])
         print(f"\nwrote {args.output.with_suffix('.md')} and .json")
