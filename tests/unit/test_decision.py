@@ -932,7 +932,7 @@ def test_query_results_reach_the_evidence() -> None:
     [check] = sim.status.last_evaluation.checks
     assert (check.verdict, check.reason) == (Verdict.INCONCLUSIVE, "QueryError")
     status, reason = condition(sim, cond.METRICS_AVAILABLE)
-    assert (status, reason) == ("False", "NoData")
+    assert (status, reason) == ("False", "QueryError")
     [event] = [e for e in sim.events if e.reason == "MetricsUnavailable"]
     assert "timeout after 10s" in event.message
 

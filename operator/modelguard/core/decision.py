@@ -171,6 +171,13 @@ def next_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: date
     return max(now, warm, last.time + parse_duration(spec.analysis.interval))
 
 
+def _missing_reason(results: Sequence[CheckResult]) -> str:
+    """MetricsAvailable=False's reason: a failing query (Prometheus down, bad PromQL)
+    before an ambiguous result before plain absence, so an alert can tell them apart."""
+    reasons = {r.reason for r in results if r.verdict is Verdict.INCONCLUSIVE}
+    return next((r for r in ("QueryError", "AmbiguousResult") if r in reasons), "NoData")
+
+
 def _evidence(results: Sequence[CheckResult]) -> str:
     failing = [r for r in results if r.verdict is not Verdict.PASSED]
     shown = failing or list(results)
@@ -718,7 +725,7 @@ def _finish(draft: _Draft, spec: ModelDeploymentSpec, generation: int | None) ->
         draft.put(
             cond.METRICS_AVAILABLE,
             "True" if ok else "False",
-            "QueriesAnswered" if ok else "NoData",
+            "QueriesAnswered" if ok else _missing_reason(last.checks),
             "" if ok else _evidence(last.checks),
         )
     elif cond.get_condition(draft.status.conditions, cond.METRICS_AVAILABLE) is None:
