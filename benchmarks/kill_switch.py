@@ -455,6 +455,48 @@ class Bench:
         return sent, returned, time.time(), dict(body)
 
     @staticmethod
+    def _recorded(mds: Watcher, name: str, engaged: bool, sent: float, timeout: float) -> Seen:
+        """Wait until the ModelDeployment's status says the switch is (dis)engaged."""
+        return mds.wait(
+            name,
+            lambda o: (
+                bool(((o.get("status") or {}).get("killSwitch") or {}).get("engaged")) == engaged
+            ),
+            after=sent,
+            timeout=timeout,
+        )
+
+    def _keep(
+        self,
+        size: int,
+        mode: str,
+        phase: str,
+        name: str,
+        patched: tuple[float, float, float, dict[str, Any]],
+        seen: Seen,
+        recorded: Seen,
+    ) -> None:
+        """One sample from a PATCH (sent, returned, wall clock, body) and what followed."""
+        sent, returned, wall, body = patched
+        self.samples.append(
+            Sample(
+                size=size,
+                mode=mode,
+                phase=phase,
+                md=name,
+                latency=seen.at - returned,
+                latency_from_send=seen.at - sent,
+                patch_rtt=returned - sent,
+                patch_wall=wall,
+                event_wall=seen.wall,
+                md_resource_version=body["metadata"]["resourceVersion"],
+                event_resource_version=seen.obj["metadata"]["resourceVersion"],
+                managed_fields_time=self._managed_time(body),
+                recorded_latency=recorded.at - returned,
+            )
+        )
+
+    @staticmethod
     def _managed_time(body: dict[str, Any]) -> str | None:
         for entry in body.get("metadata", {}).get("managedFields") or []:
             if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Update":
@@ -496,40 +538,16 @@ class Bench:
                 first = min(sent for sent, _, _, _ in sent_at.values())
                 last = first
                 for name in names:
-                    sent, returned, wall, body = sent_at[name]
+                    sent = sent_at[name][0]
                     seen = deployments.wait(
                         name,
                         lambda o, r=replicas: (o.get("spec") or {}).get("replicas") == r,
                         after=sent,
                         timeout=300,
                     )
-                    recorded = mds.wait(
-                        name,
-                        lambda o, e=engaged: (
-                            bool(((o.get("status") or {}).get("killSwitch") or {}).get("engaged"))
-                            == e
-                        ),
-                        after=sent,
-                        timeout=300,
-                    )
+                    recorded = self._recorded(mds, name, engaged, sent, timeout=300)
                     last = max(last, seen.at)
-                    self.samples.append(
-                        Sample(
-                            size=size,
-                            mode="fleet",
-                            phase=phase,
-                            md=name,
-                            latency=seen.at - returned,
-                            latency_from_send=seen.at - sent,
-                            patch_rtt=returned - sent,
-                            patch_wall=wall,
-                            event_wall=seen.wall,
-                            md_resource_version=body["metadata"]["resourceVersion"],
-                            event_resource_version=seen.obj["metadata"]["resourceVersion"],
-                            managed_fields_time=self._managed_time(body),
-                            recorded_latency=recorded.at - returned,
-                        )
-                    )
+                    self._keep(size, "fleet", phase, name, sent_at[name], seen, recorded)
                 self.fleet[phase] = {
                     "models": size,
                     "patching_seconds": patched - first,
@@ -571,31 +589,8 @@ class Bench:
         ):
             sent, returned, wall, body = self._patch(name, patch)
             seen = watcher.wait(name, reached, after=sent, timeout=30)
-            recorded = mds.wait(
-                name,
-                lambda o, e=engaged: (
-                    bool(((o.get("status") or {}).get("killSwitch") or {}).get("engaged")) == e
-                ),
-                after=sent,
-                timeout=30,
-            )
-            self.samples.append(
-                Sample(
-                    size=size,
-                    mode=mode,
-                    phase=phase,
-                    md=name,
-                    latency=seen.at - returned,
-                    latency_from_send=seen.at - sent,
-                    patch_rtt=returned - sent,
-                    patch_wall=wall,
-                    event_wall=seen.wall,
-                    md_resource_version=body["metadata"]["resourceVersion"],
-                    event_resource_version=seen.obj["metadata"]["resourceVersion"],
-                    managed_fields_time=self._managed_time(body),
-                    recorded_latency=recorded.at - returned,
-                )
-            )
+            recorded = self._recorded(mds, name, engaged, sent, timeout=30)
+            self._keep(size, mode, phase, name, (sent, returned, wall, body), seen, recorded)
             time.sleep(0.2)  # let the operator's own follow-up events drain
 
 
