@@ -23,4 +23,4 @@ USER 10001:10001
 # 8080: kopf liveness (/healthz); 9102: the operator's own Prometheus metrics.
 EXPOSE 8080 9102
 ENTRYPOINT ["kopf", "run", "--standalone", "--all-namespaces", "--log-format=json", \
-            "--liveness=http://0.0.0.0:8080/healthz", "-m", "modelguard.handlers"]
+            "--liveness=http://0.0.0.0:8080/healthz", "-m", "modelguard.runtime.handlers"]

@@ -716,7 +716,7 @@ def report(
         f"`{command}`",
         "",
         "Real local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok),",
-        "real operator process (`kopf run -m modelguard.handlers --all-namespaces`, as its",
+        "real operator process (`kopf run -m modelguard.runtime.handlers --all-namespaces`, as its",
         "ServiceAccount with deploy/rbac.yaml). Latency = PATCH of spec.killSwitch returned ->",
         "arrival of the watch event showing the effect (Deployment spec.replicas 0 / restored,",
         "or the Service selector switched / restored). Nearest-rank percentiles, in ms.",

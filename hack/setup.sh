@@ -20,17 +20,18 @@ python=${PYTHON:-python3}
 venv="$MODELGUARD_CACHE/venv"
 [ -x "$venv/bin/python" ] || { say "creating $venv"; "$python" -m venv "$venv"; }
 stamp="$venv/.modelguard-deps"
-want=$(sha256sum "$repo/pyproject.toml" | cut -c1-16)
+want=$(cat "$repo/pyproject.toml" "$repo/testenv/pyproject.toml" | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing Python dependencies"
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -e "$repo[dev]"
+    "$venv/bin/python" -m pip install -q -e "$repo[dev]" -e "$repo/testenv"
     echo "$want" > "$stamp"
-else
-    # Cheap: points the editable install at this checkout (CI clones to a new folder).
-    "$venv/bin/python" -m pip install -q --no-deps -e "$repo"
 fi
 export MODELGUARD_PY="$venv/bin/python"
+# The venv is shared by every checkout on this machine; its editable install points at
+# whichever one installed it last. This checkout's sources come first on the path, for
+# everything started from here (pytest, kopf run, the CLI, mypy, import-linter).
+export PYTHONPATH="$repo/operator:$repo/testenv${PYTHONPATH:+:$PYTHONPATH}"
 
 # --- Prometheus (Debian's package) --------------------------------------------------
 if [ -z "${MODELGUARD_PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null; then

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from modelguard import cli
+from modelguard.cli import main as cli
 from modelguard.core import api
 from modelguard_testenv import ControlPlane, UserCredentials
 

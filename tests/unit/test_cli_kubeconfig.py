@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelguard.cli_kubeconfig import (
+from modelguard.cli.kubeconfig import (
     KubeconfigError,
     certificate_common_name,
     client_certificate_cn,

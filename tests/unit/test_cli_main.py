@@ -11,8 +11,8 @@ import pytest
 import urllib3
 import yaml
 
-from modelguard import cli
-from modelguard.cli_errors import Attempt, connection_cause, explain_api_error
+from modelguard.cli import main as cli
+from modelguard.cli.errors import Attempt, connection_cause, explain_api_error
 
 
 def _exit_code(argv: list[str]) -> int:

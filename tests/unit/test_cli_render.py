@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modelguard import cli_render
+from modelguard.cli import render as cli_render
 from modelguard.core import api
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelguard.cli_requests import (
+from modelguard.cli.requests import (
     RequestError,
     check_rollback,
     kill_patch,

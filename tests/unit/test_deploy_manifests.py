@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from modelguard.settings import Settings
+from modelguard.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -70,7 +70,7 @@ def test_probes_and_ports_match_the_process() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert int(env["MODELGUARD_METRICS_PORT"]) == ports["metrics"] == Settings().metrics_port
     args = container["args"]
-    assert args[args.index("-m") + 1] == "modelguard.handlers"
+    assert args[args.index("-m") + 1] == "modelguard.runtime.handlers"
 
 
 def test_hardened_pod() -> None:

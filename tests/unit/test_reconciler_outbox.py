@@ -21,7 +21,7 @@ from modelguard.core.api import (
 )
 from modelguard.core.decision import Observation, Plan, invalid_spec, plan
 from modelguard.core.workload import Event, Workload
-from modelguard.reconciler import Reconciler
+from modelguard.runtime.reconciler import Reconciler
 
 BODY: dict[str, Any] = {"metadata": {"namespace": "ns", "name": "fraud", "uid": "u"}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelguard.scheduler import Scheduler
+from modelguard.runtime.scheduler import Scheduler
 
 
 async def _never(namespace: str, name: str) -> datetime | None:

@@ -30,15 +30,16 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from modelguard import __version__, cli_render
-from modelguard.cli_errors import (
+from modelguard import __version__
+from modelguard.cli import render as cli_render
+from modelguard.cli.errors import (
     Attempt,
     CliError,
     explain_api_error,
     explain_unreachable,
 )
-from modelguard.cli_kubeconfig import KubeconfigError, Target, discover
-from modelguard.cli_requests import (
+from modelguard.cli.kubeconfig import KubeconfigError, Target, discover
+from modelguard.cli.requests import (
     RequestError,
     check_rollback,
     kill_patch,

@@ -1,7 +1,7 @@
 """kopf handlers: wiring only. Watch events become reconcile requests; the reconciler
 and the pure core decide everything.
 
-Run with:  kopf run -m modelguard.handlers --standalone --all-namespaces
+Run with:  kopf run -m modelguard.runtime.handlers --standalone --all-namespaces
 
 Only event handlers are used, never change-detecting ones, so kopf writes nothing to
 the objects (no finalizers, no last-handled-configuration annotation): the
@@ -17,12 +17,12 @@ from typing import Any
 
 import kopf
 
-from modelguard import telemetry
 from modelguard.adapters.kube import KubeAdapter, load_api_client
 from modelguard.core import api
-from modelguard.reconciler import Reconciler
-from modelguard.scheduler import Scheduler
-from modelguard.settings import Settings
+from modelguard.runtime import telemetry
+from modelguard.runtime.reconciler import Reconciler
+from modelguard.runtime.scheduler import Scheduler
+from modelguard.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

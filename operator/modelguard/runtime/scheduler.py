@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from modelguard import telemetry
+from modelguard.runtime import telemetry
 
 log = logging.getLogger(__name__)
 

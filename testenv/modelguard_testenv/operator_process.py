@@ -1,4 +1,4 @@
-"""The real modelguard operator (`kopf run -m modelguard.handlers`) as a child process.
+"""The real modelguard operator (`kopf run -m modelguard.runtime.handlers`) as a child process.
 
 Tests, the demo and the benchmark run the same command a pod runs, against the local
 control plane, so that what they measure is the operator and not an in-process stand-in.
@@ -63,7 +63,7 @@ class OperatorProcess:
             "kopf",
             "run",
             "-m",
-            "modelguard.handlers",
+            "modelguard.runtime.handlers",
             "--standalone",
             *scope,
             "--log-format=json",

@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelguard import telemetry
 from modelguard.adapters.kube import KubeAdapter, requested_by, rollback_request
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core.api import (
@@ -46,6 +45,7 @@ from modelguard.core.evaluation import evaluate_check, overall, render_check
 from modelguard.core.ports import MetricsSource, QueryResult
 from modelguard.core.promql import TemplateError, validate_template
 from modelguard.core.workload import Action, Event
+from modelguard.runtime import telemetry
 
 log = logging.getLogger(__name__)
 
