@@ -11,6 +11,7 @@ import pytest
 import urllib3
 import yaml
 
+import modelguard
 from modelguard.cli import main as cli
 from modelguard.cli.errors import Attempt, connection_cause, explain_api_error
 
@@ -207,4 +208,4 @@ def test_main_returns_usage_errors_instead_of_raising(capsys: pytest.CaptureFixt
     assert cli.main(["kill", "m"]) == 2
     assert "--reason" in capsys.readouterr().err
     assert cli.main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == "modelguard 0.1.0"
+    assert capsys.readouterr().out.strip() == f"modelguard {modelguard.__version__}"
