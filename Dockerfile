@@ -1,7 +1,10 @@
 # The modelguard operator image.
 #   docker build -t modelguard:0.1.0 .
 #   kind load docker-image modelguard:0.1.0 --name modelguard    # see kind-config.yaml
-FROM python:3.11-slim
+# The base is a build argument for places that cannot pull it (build one from Debian
+# packages and pass --build-arg BASE_IMAGE=...); it needs Python 3.11, which the lock is for.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,9 +17,15 @@ RUN groupadd --system --gid 10001 modelguard \
        --home-dir /nonexistent --shell /usr/sbin/nologin modelguard
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, from the lock (exact versions and hashes; hack/lock.sh writes it):
+# the same bytes on every build, and this layer is cached until the lock changes.
+COPY deploy/requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
+# Then the project alone: --no-deps so nothing outside the lock is resolved, and no build
+# isolation so the build backend is the locked setuptools rather than a fresh download.
+COPY pyproject.toml README.md LICENSE ./
 COPY operator/ ./operator/
-RUN pip install . && rm -rf /src
+RUN pip install --no-deps --no-build-isolation . && rm -rf /src
 
 WORKDIR /
 USER 10001:10001
