@@ -12,8 +12,8 @@ cd "$repo"
 bin=$(dirname "$MODELGUARD_PY")
 
 echo "== static checks"
-"$bin/ruff" check operator tests benchmarks hack
-"$bin/ruff" format --check operator tests benchmarks hack
+"$bin/ruff" check operator testenv tests benchmarks hack
+"$bin/ruff" format --check operator testenv tests benchmarks hack
 "$bin/mypy"
 "$bin/lint-imports"
 "$MODELGUARD_PY" -m modelguard.crdgen --check
