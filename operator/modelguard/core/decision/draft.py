@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from pydantic import ConfigDict
 
@@ -21,7 +22,7 @@ from modelguard.core.api import (
     VersionStatus,
 )
 from modelguard.core.decision.versions import plain
-from modelguard.core.reasons import ConditionReason, EventReason
+from modelguard.core.reasons import CheckReason, ConditionReason, EventReason
 from modelguard.core.workload import Action, Event, SetVersion
 
 
@@ -86,7 +87,7 @@ class Draft:
         self,
         type_: cond.ConditionType,
         value: cond.Status,
-        reason: ConditionReason | str,
+        reason: ConditionReason | CheckReason,
         message: str = "",
     ) -> None:
         """Upsert a condition. reason is a ConditionReason, or for MetricsAvailable=False
@@ -95,8 +96,8 @@ class Draft:
             self.status.conditions, type_, value, reason, message, self.now, self.generation
         )
 
-    def event(self, type_: str, reason: EventReason, message: str) -> None:
-        self.events.append(Event("Warning" if type_ == "Warning" else "Normal", reason, message))
+    def event(self, type_: Literal["Normal", "Warning"], reason: EventReason, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
 
     def close_current(self, outcome: Outcome, reason: str) -> None:
         if self.history and self.history[-1].outcome in (Outcome.LIVE, Outcome.PROMOTED):

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelguard.core.api import CheckResult, Verdict
+from modelguard.core.reasons import CheckReason
+
+# Most telling first: a failing query (Prometheus down, bad PromQL), an ambiguous result.
+_MISSING_ORDER = (CheckReason.QUERY_ERROR, CheckReason.AMBIGUOUS_RESULT)
 
 
-def missing_reason(results: Sequence[CheckResult]) -> str:
+def missing_reason(results: Sequence[CheckResult]) -> CheckReason:
     """MetricsAvailable=False's reason: a failing query (Prometheus down, bad PromQL)
     before an ambiguous result before plain absence, so an alert can tell them apart."""
     reasons = {r.reason for r in results if r.verdict is Verdict.INCONCLUSIVE}
-    return next((r for r in ("QueryError", "AmbiguousResult") if r in reasons), "NoData")
+    return next((r for r in _MISSING_ORDER if r in reasons), CheckReason.NO_DATA)
 
 
 def evidence(results: Sequence[CheckResult]) -> str:
