@@ -47,8 +47,8 @@ class Draft:
     """A mutable working copy of the status for one plan() call.
 
     history, quarantined and known_good are kept beside the status and written into it
-    only by get(): the status keeps the lists as they were when the tick began, which
-    the rules below read (e.g. rollback_target) on purpose.
+    only by get(): until then draft.status keeps the lists as the tick began, and rules
+    that read the status (rollback_target(draft.status), is_quarantined) see those.
     """
 
     status: WorkingStatus
