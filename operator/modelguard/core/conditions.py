@@ -5,16 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from modelguard.core.api import Condition
 
-READY = "Ready"
-DEGRADED = "Degraded"
-ROLLED_BACK = "RolledBack"
-KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
-METRICS_AVAILABLE = "MetricsAvailable"
-INVALID_SPEC = "InvalidSpec"
+
+class ConditionType(StrEnum):
+    """status.conditions[].type: what `kubectl wait --for=condition=X` names."""
+
+    READY = "Ready"
+    DEGRADED = "Degraded"
+    ROLLED_BACK = "RolledBack"
+    KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
+    METRICS_AVAILABLE = "MetricsAvailable"
+    INVALID_SPEC = "InvalidSpec"
+
+
+# Short names, as the core has always spelled them.
+READY = ConditionType.READY
+DEGRADED = ConditionType.DEGRADED
+ROLLED_BACK = ConditionType.ROLLED_BACK
+KILL_SWITCH_ENGAGED = ConditionType.KILL_SWITCH_ENGAGED
+METRICS_AVAILABLE = ConditionType.METRICS_AVAILABLE
+INVALID_SPEC = ConditionType.INVALID_SPEC
 
 ALL_TYPES = (READY, DEGRADED, ROLLED_BACK, KILL_SWITCH_ENGAGED, METRICS_AVAILABLE, INVALID_SPEC)
 
@@ -23,7 +37,7 @@ Status = Literal["True", "False", "Unknown"]
 
 def set_condition(
     conditions: Sequence[Condition],
-    type_: str,
+    type_: ConditionType,
     status: Status,
     reason: str,
     message: str,
@@ -47,10 +61,10 @@ def set_condition(
     return [updated if c.type == type_ else c for c in conditions]
 
 
-def get_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
+def get_condition(conditions: Sequence[Condition], type_: ConditionType) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
 
-def is_true(conditions: Sequence[Condition], type_: str) -> bool:
+def is_true(conditions: Sequence[Condition], type_: ConditionType) -> bool:
     cond = get_condition(conditions, type_)
     return cond is not None and cond.status == "True"

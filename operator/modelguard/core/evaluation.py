@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from modelguard.core.api import Check, CheckResult, NoDataPolicy, Verdict
 from modelguard.core.ports import QueryResult
 from modelguard.core.promql import render
+from modelguard.core.reasons import CheckReason
 
 # Inconclusive reasons that noData=fail|pass may reinterpret; the rest always hold.
-NO_DATA_REASONS = frozenset({"NoData", "QueryError", "AmbiguousResult"})
+NO_DATA_REASONS = frozenset(
+    {CheckReason.NO_DATA, CheckReason.QUERY_ERROR, CheckReason.AMBIGUOUS_RESULT}
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,79 @@ def _threshold(check: Check) -> str:
     return ", ".join(parts)
 
 
+def _result(
+    rendered: RenderedCheck,
+    value: QueryResult,
+    verdict: Verdict,
+    reason: CheckReason,
+    message: str,
+    **extra: float | None,
+) -> CheckResult:
+    check = rendered.check
+    return CheckResult.model_validate(
+        {
+            "name": check.name,
+            "query": rendered.query,
+            "threshold": _threshold(check),
+            "value": value.value if value.usable else None,
+            **extra,
+            "verdict": verdict,
+            "reason": reason,
+            "message": message,
+        }
+    )
+
+
+def _too_few_samples(
+    check: Check, samples: QueryResult | None
+) -> tuple[float | None, CheckReason | None, str]:
+    """(samples seen, reason, message), the reason set when the sample count makes the
+    check Inconclusive; (None, None, "") when the check counts no samples."""
+    if check.min_samples is None:
+        return None, None, ""
+    if samples is None or not samples.usable:
+        reason, message = (samples or QueryResult()).problem()
+        if reason is not CheckReason.NO_DATA:
+            # A failed or ambiguous count query is missing data, not a small sample:
+            # MetricsAvailable must show a Prometheus outage, and noData applies
+            # exactly as it does to the value query that would fail alongside it.
+            return None, reason, f"sample count: {message}"
+        # No series (or NaN) is a count of nothing yet: too few samples.
+        return None, CheckReason.TOO_FEW_SAMPLES, f"sample count: {message}"
+    seen = samples.value
+    assert seen is not None  # usable implies a value
+    if seen < check.min_samples:
+        return (
+            seen,
+            CheckReason.TOO_FEW_SAMPLES,
+            f"{_fmt(seen)} samples, need {check.min_samples}",
+        )
+    return seen, None, ""
+
+
+def _absolute_breaches(check: Check, current: float) -> list[str]:
+    breaches = []
+    if check.min is not None and current < check.min:
+        breaches.append(f"{_fmt(current)} < min {_fmt(check.min)}")
+    if check.max is not None and current > check.max:
+        breaches.append(f"{_fmt(current)} > max {_fmt(check.max)}")
+    return breaches
+
+
+def _relative_breaches(check: Check, current: float, baseline: float) -> list[str]:
+    breaches = []
+    drop = baseline - current
+    if check.max_drop is not None and _exceeds(drop, check.max_drop):
+        breaches.append(
+            f"dropped {_fmt(drop)} from baseline {_fmt(baseline)} (max {_fmt(check.max_drop)})"
+        )
+    if check.max_increase is not None and _exceeds(-drop, check.max_increase):
+        breaches.append(
+            f"rose {_fmt(-drop)} over baseline {_fmt(baseline)} (max {_fmt(check.max_increase)})"
+        )
+    return breaches
+
+
 def evaluate_check(
     rendered: RenderedCheck,
     value: QueryResult,
@@ -69,38 +145,15 @@ def evaluate_check(
     samples: QueryResult | None = None,
 ) -> CheckResult:
     check = rendered.check
-    base = {
-        "name": check.name,
-        "query": rendered.query,
-        "threshold": _threshold(check),
-        "value": value.value if value.usable else None,
-    }
 
-    def result(verdict: Verdict, reason: str, message: str, **extra: float | None) -> CheckResult:
-        return CheckResult.model_validate(
-            {**base, **extra, "verdict": verdict, "reason": reason, "message": message}
-        )
+    def result(
+        verdict: Verdict, reason: CheckReason, message: str, **extra: float | None
+    ) -> CheckResult:
+        return _result(rendered, value, verdict, reason, message, **extra)
 
-    samples_seen: float | None = None
-    if check.min_samples is not None:
-        if samples is None or not samples.usable:
-            reason, message = (samples or QueryResult()).problem()
-            if reason != "NoData":
-                # A failed or ambiguous count query is missing data, not a small sample:
-                # MetricsAvailable must show a Prometheus outage, and noData applies
-                # exactly as it does to the value query that would fail alongside it.
-                return result(Verdict.INCONCLUSIVE, reason, f"sample count: {message}")
-            # No series (or NaN) is a count of nothing yet: too few samples.
-            return result(Verdict.INCONCLUSIVE, "TooFewSamples", f"sample count: {message}")
-        samples_seen = samples.value
-        assert samples_seen is not None  # usable implies a value
-        if samples_seen < check.min_samples:
-            return result(
-                Verdict.INCONCLUSIVE,
-                "TooFewSamples",
-                f"{_fmt(samples_seen)} samples, need {check.min_samples}",
-                samples=samples_seen,
-            )
+    samples_seen, few, message = _too_few_samples(check, samples)
+    if few is not None:
+        return result(Verdict.INCONCLUSIVE, few, message, samples=samples_seen)
 
     if not value.usable:
         reason, message = value.problem()
@@ -108,12 +161,7 @@ def evaluate_check(
     current = value.value
     assert current is not None
 
-    breaches = []
-    if check.min is not None and current < check.min:
-        breaches.append(f"{_fmt(current)} < min {_fmt(check.min)}")
-    if check.max is not None and current > check.max:
-        breaches.append(f"{_fmt(current)} > max {_fmt(check.max)}")
-
+    breaches = _absolute_breaches(check, current)
     relative = check.max_drop is not None or check.max_increase is not None
     baseline_value: float | None = None
     if relative and not breaches:
@@ -123,7 +171,7 @@ def evaluate_check(
             # noData=fail roll back a version for having no predecessor.
             return result(
                 Verdict.PASSED,
-                "NoBaseline",
+                CheckReason.NO_BASELINE,
                 "no other known-good version to compare with",
                 samples=samples_seen,
             )
@@ -134,29 +182,19 @@ def evaluate_check(
             )
         baseline_value = baseline.value
         assert baseline_value is not None
-        drop = baseline_value - current
-        if check.max_drop is not None and _exceeds(drop, check.max_drop):
-            breaches.append(
-                f"dropped {_fmt(drop)} from baseline {_fmt(baseline_value)} "
-                f"(max {_fmt(check.max_drop)})"
-            )
-        if check.max_increase is not None and _exceeds(-drop, check.max_increase):
-            breaches.append(
-                f"rose {_fmt(-drop)} over baseline {_fmt(baseline_value)} "
-                f"(max {_fmt(check.max_increase)})"
-            )
+        breaches += _relative_breaches(check, current, baseline_value)
 
     if breaches:
         return result(
             Verdict.FAILED,
-            "ThresholdBreached",
+            CheckReason.THRESHOLD_BREACHED,
             "; ".join(breaches),
             samples=samples_seen,
             baseline=baseline_value,
         )
     return result(
         Verdict.PASSED,
-        "WithinThreshold",
+        CheckReason.WITHIN_THRESHOLD,
         f"{_fmt(current)} within {_threshold(check)}",
         samples=samples_seen,
         baseline=baseline_value,

@@ -13,15 +13,17 @@ mid-restore restores again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelguard.core.api import (
+    FallbackSpec,
     KillSwitchMode,
     KillSwitchSpec,
     KillSwitchStatus,
     SavedWorkload,
 )
+from modelguard.core.reasons import EventReason
 from modelguard.core.workload import Action, Event, Scale, SetSelector, Workload
 
 
@@ -59,61 +61,77 @@ def step(
     return KillSwitchStep(status=status)
 
 
-def _engage(
-    spec: KillSwitchSpec, workload: Workload, requested_by: str, now: datetime
-) -> KillSwitchStep:
-    replicas = workload.replicas if workload.replicas is not None else 1
-    events: list[Event] = []
-    actions: list[Action] = []
+@dataclass
+class _Engagement:
+    """What engaging changes, built up by the mode's steps: saved before it is changed."""
+
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     saved_replicas: int | None = None
     saved_selector: dict[str, str] | None = None
     saved_service: str | None = None
     fallback_ready: bool | None = None
-    detail = ""
+    detail: str = ""
 
-    if spec.mode is KillSwitchMode.FALLBACK and spec.fallback is not None:
-        service = workload.service
-        fallback_ready = (workload.fallback_ready_pods or 0) > 0
-        if service is None or not service.exists:
-            events.append(
-                Event(
-                    "Warning",
-                    "FallbackServiceNotFound",
-                    f"Service {spec.fallback.service_name!r} not found: scaling the model "
-                    "to zero instead of switching traffic",
-                )
+    def scale_to_zero(self, replicas: int) -> None:
+        self.saved_replicas = replicas
+        self.actions.append(Scale(0))
+        self.detail += f"; scaled {replicas} -> 0 replicas"
+
+
+def _engage_fallback(
+    fallback: FallbackSpec, workload: Workload, replicas: int, out: _Engagement
+) -> None:
+    """Switch the Service to the fallback; also scale to zero when the fallback cannot
+    serve (no Service, or no Ready fallback pods), so the model is stopped either way."""
+    service = workload.service
+    out.fallback_ready = (workload.fallback_ready_pods or 0) > 0
+    if service is None or not service.exists:
+        out.events.append(
+            Event(
+                "Warning",
+                EventReason.FALLBACK_SERVICE_NOT_FOUND,
+                f"Service {fallback.service_name!r} not found: scaling the model "
+                "to zero instead of switching traffic",
             )
-            fallback_ready = False
-        else:
-            saved_selector = dict(service.selector or {})
-            saved_service = service.name
-            actions.append(SetSelector(service.name, dict(spec.fallback.selector)))
-            detail = (
-                f"; Service {service.name} switched from {_fmt_selector(saved_selector)} "
-                f"to fallback {_fmt_selector(spec.fallback.selector)}"
-            )
-        if not fallback_ready:
-            saved_replicas = replicas
-            actions.append(Scale(0))
-            detail += f"; scaled {replicas} -> 0 replicas"
-            if service is not None and service.exists:
-                events.append(
-                    Event(
-                        "Warning",
-                        "FallbackUnavailable",
-                        f"fallback {_fmt_selector(spec.fallback.selector)} has no Ready pods: "
-                        f"the model is scaled to zero too, so nothing serves traffic",
-                    )
-                )
+        )
+        out.fallback_ready = False
     else:
-        saved_replicas = replicas
-        actions.append(Scale(0))
-        detail = f"; scaled {replicas} -> 0 replicas"
+        out.saved_selector = dict(service.selector or {})
+        out.saved_service = service.name
+        out.actions.append(SetSelector(service.name, dict(fallback.selector)))
+        out.detail = (
+            f"; Service {service.name} switched from {_fmt_selector(out.saved_selector)} "
+            f"to fallback {_fmt_selector(fallback.selector)}"
+        )
+    if out.fallback_ready:
+        return
+    out.scale_to_zero(replicas)
+    if service is not None and service.exists:
+        out.events.append(
+            Event(
+                "Warning",
+                EventReason.FALLBACK_UNAVAILABLE,
+                f"fallback {_fmt_selector(fallback.selector)} has no Ready pods: "
+                f"the model is scaled to zero too, so nothing serves traffic",
+            )
+        )
 
-    if saved_replicas is not None and workload.autoscaler:
+
+def _engage(
+    spec: KillSwitchSpec, workload: Workload, requested_by: str, now: datetime
+) -> KillSwitchStep:
+    replicas = workload.replicas if workload.replicas is not None else 1
+    out = _Engagement()
+    if spec.mode is KillSwitchMode.FALLBACK and spec.fallback is not None:
+        _engage_fallback(spec.fallback, workload, replicas, out)
+    else:
+        out.scale_to_zero(replicas)
+
+    if out.saved_replicas is not None and workload.autoscaler:
         # An HPA does not scale a target that has 0 replicas, and resumes when the
         # release restores them: nothing to patch on it, but say so.
-        detail += (
+        out.detail += (
             f"; HorizontalPodAutoscaler {workload.autoscaler} pauses while replicas are 0 "
             "and resumes on release"
         )
@@ -124,19 +142,18 @@ def _engage(
         reason=spec.reason,
         requested_by=requested_by,
         saved=SavedWorkload(
-            replicas=saved_replicas, selector=saved_selector, service=saved_service
+            replicas=out.saved_replicas, selector=out.saved_selector, service=out.saved_service
         ),
-        fallback_ready=fallback_ready,
+        fallback_ready=out.fallback_ready,
     )
-    events.insert(
-        0,
-        Event(
-            "Warning",
-            "KillSwitchEngaged",
-            f"Kill switch engaged{_by(requested_by)} ({spec.mode.value}): {spec.reason}{detail}",
-        ),
+    engaged = Event(
+        "Warning",
+        EventReason.KILL_SWITCH_ENGAGED,
+        f"Kill switch engaged{_by(requested_by)} ({spec.mode.value}): {spec.reason}{out.detail}",
     )
-    return KillSwitchStep(status=new_status, actions=tuple(actions), events=tuple(events))
+    return KillSwitchStep(
+        status=new_status, actions=tuple(out.actions), events=(engaged, *out.events)
+    )
 
 
 def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload) -> KillSwitchStep:
@@ -158,7 +175,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
             events.append(
                 Event(
                     "Warning",
-                    "KillSwitchEnforced",
+                    EventReason.KILL_SWITCH_ENFORCED,
                     f"Service {service.name} selector was {_fmt_selector(service.selector)} "
                     f"while the kill switch is engaged: switched back to the fallback",
                 )
@@ -174,7 +191,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
             events.append(
                 Event(
                     "Warning",
-                    "FallbackUnavailable",
+                    EventReason.FALLBACK_UNAVAILABLE,
                     f"fallback {_fmt_selector(spec.fallback.selector)} has no Ready pods: "
                     f"scaled the model {replicas} -> 0 replicas too",
                 )
@@ -185,7 +202,7 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
         events.append(
             Event(
                 "Warning",
-                "KillSwitchEnforced",
+                EventReason.KILL_SWITCH_ENFORCED,
                 f"Deployment was scaled to {workload.replicas} while the kill switch is "
                 "engaged: scaled back to 0",
             )
@@ -220,7 +237,7 @@ def _release(status: KillSwitchStatus, workload: Workload, requested_by: str) ->
         restored.append(f"selector {_fmt_selector(saved.selector)}")
     event = Event(
         "Normal",
-        "KillSwitchReleased",
+        EventReason.KILL_SWITCH_RELEASED,
         f"Kill switch released{_by(requested_by)}: restored {', '.join(restored) or 'nothing'}"
         "; analysis restarts with a fresh warmup",
     )

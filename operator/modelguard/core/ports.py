@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
+from modelguard.core.reasons import CheckReason
+
 
 @dataclass(frozen=True)
 class QueryResult:
@@ -27,15 +29,18 @@ class QueryResult:
             and math.isfinite(self.value)
         )
 
-    def problem(self) -> tuple[str, str]:
+    def problem(self) -> tuple[CheckReason, str]:
         """(reason, message) for an unusable result."""
         if self.error is not None:
-            return "QueryError", self.error
+            return CheckReason.QUERY_ERROR, self.error
         if self.series == 0 or self.value is None:
-            return "NoData", "query returned no series"
+            return CheckReason.NO_DATA, "query returned no series"
         if self.series > 1:
-            return "AmbiguousResult", f"query returned {self.series} series; aggregate to one"
-        return "NoData", f"query returned {self.value}"
+            return (
+                CheckReason.AMBIGUOUS_RESULT,
+                f"query returned {self.series} series; aggregate to one",
+            )
+        return CheckReason.NO_DATA, f"query returned {self.value}"
 
 
 class MetricsSource(Protocol):

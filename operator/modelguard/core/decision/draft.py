@@ -1,0 +1,130 @@
+"""The mutable draft of the next status that one plan() call builds up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict
+
+from modelguard.core import conditions as cond
+from modelguard.core.api import (
+    HISTORY_LIMIT,
+    KNOWN_GOOD_LIMIT,
+    QUARANTINE_LIMIT,
+    HistoryEntry,
+    ModelDeploymentStatus,
+    ModelVersion,
+    Outcome,
+    PendingAction,
+    QuarantinedVersion,
+    VersionStatus,
+)
+from modelguard.core.decision.versions import plain
+from modelguard.core.reasons import CheckReason, ConditionReason, EventReason
+from modelguard.core.workload import Action, Event, SetVersion
+
+
+class WorkingStatus(ModelDeploymentStatus):
+    """The status being decided, changed by plain attribute assignment.
+
+    Every assignment is validated (strictly: no coercion) and an unknown field is
+    rejected, so `draft.status.phas = ...` or a wrong type fails under mypy and at run
+    time instead of silently writing nothing, as a `model_copy(update=...)` would.
+    """
+
+    model_config = ConfigDict(frozen=False, validate_assignment=True, extra="forbid", strict=True)
+
+    @classmethod
+    def of(cls, status: ModelDeploymentStatus) -> WorkingStatus:
+        # No re-validation: the fields come from a validated status and are kept as is.
+        return cls.model_construct(_fields_set=set(status.model_fields_set), **dict(status))
+
+
+@dataclass
+class Draft:
+    """A mutable working copy of the status for one plan() call.
+
+    history, quarantined and known_good are kept beside the status and written into it
+    only by get(): until then draft.status keeps the lists as the tick began, and rules
+    that read the status (rollback_target(draft.status), is_quarantined) see those.
+    """
+
+    status: WorkingStatus
+    now: datetime
+    generation: int | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    quarantined: list[QuarantinedVersion] = field(default_factory=list)
+    known_good: list[VersionStatus] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, status: ModelDeploymentStatus, now: datetime, generation: int | None) -> Draft:
+        return cls(
+            status=WorkingStatus.of(status),
+            now=now,
+            generation=generation,
+            history=list(status.history),
+            quarantined=list(status.quarantined_versions),
+            known_good=list(status.known_good_versions),
+        )
+
+    def get(self) -> ModelDeploymentStatus:
+        """The draft as a (frozen) status, with the lists trimmed to their limits."""
+        lists = {
+            "history": self.history[-HISTORY_LIMIT:],
+            "quarantined_versions": self.quarantined[-QUARANTINE_LIMIT:],
+            "known_good_versions": self.known_good[-KNOWN_GOOD_LIMIT:],
+        }
+        return ModelDeploymentStatus.model_construct(
+            _fields_set=self.status.model_fields_set | lists.keys(),
+            **{**dict(self.status), **lists},
+        )
+
+    def put(
+        self,
+        type_: cond.ConditionType,
+        value: cond.Status,
+        reason: ConditionReason | CheckReason,
+        message: str = "",
+    ) -> None:
+        """Upsert a condition. reason is a ConditionReason, or for MetricsAvailable=False
+        the reason a check was inconclusive (see evidence.missing_reason)."""
+        self.status.conditions = cond.set_condition(
+            self.status.conditions, type_, value, reason, message, self.now, self.generation
+        )
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: EventReason, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def close_current(self, outcome: Outcome, reason: str) -> None:
+        if self.history and self.history[-1].outcome in (Outcome.LIVE, Outcome.PROMOTED):
+            last = self.history[-1]
+            if outcome is Outcome.SUPERSEDED and last.outcome is Outcome.PROMOTED:
+                return  # a promoted version stays marked as such in the record
+            self.history[-1] = last.model_copy(update={"outcome": outcome, "reason": reason})
+
+    def go_live(
+        self, version: ModelVersion, outcome: Outcome, reason: str, *, kind: str | None, env: str
+    ) -> None:
+        """Record `version` as running from now; with kind, also ask for the patch."""
+        self.history.append(
+            HistoryEntry(
+                version=version.name,
+                image=version.image,
+                model_tag=version.model_tag,
+                since=self.now,
+                outcome=outcome,
+                reason=reason,
+            )
+        )
+        self.status.current_version = VersionStatus.of(version, self.now)
+        self.status.consecutive_failures = 0
+        self.status.passing_since = None
+        if kind is not None:
+            self.status.pending_action = PendingAction.model_validate(
+                {"kind": kind, "target": plain(version), "reason": reason, "decidedAt": self.now}
+            )
+            self.actions.append(SetVersion(plain(version), env))

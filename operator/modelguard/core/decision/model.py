@@ -1,0 +1,24 @@
+"""What plan() is given besides spec and status (Observation) and what it returns (Plan)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from modelguard.core.api import CheckResult, ModelDeploymentStatus, RollbackRequest
+from modelguard.core.workload import Action, Event, Workload
+
+
+@dataclass(frozen=True)
+class Observation:
+    workload: Workload
+    requested_by: str = ""
+    rollback_request: RollbackRequest | None = None
+    evaluation: Sequence[CheckResult] | None = None  # taken this tick, if one was due
+
+
+@dataclass(frozen=True)
+class Plan:
+    status: ModelDeploymentStatus
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()

@@ -1,0 +1,187 @@
+"""plan(): the one decision per reconcile, in the order of precedence of the package
+docstring; and what an invalid object or a missing target still yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelguard.core import conditions as cond
+from modelguard.core.api import (
+    KillSwitchSpec,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+)
+from modelguard.core.decision.desired import adopt, follow_desired, record_desired
+from modelguard.core.decision.draft import Draft
+from modelguard.core.decision.model import Observation, Plan
+from modelguard.core.decision.rollback import manual_rollback
+from modelguard.core.decision.summary import finish, kill_message, kill_reason, observed, phase_of
+from modelguard.core.decision.verdicts import judge
+from modelguard.core.decision.versions import plain, tag_env
+from modelguard.core.killswitch import step as kill_switch_step
+from modelguard.core.reasons import ConditionReason, EventReason
+from modelguard.core.workload import Action, Event, SetVersion, Workload
+
+
+def plan(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    generation: int | None,
+    obs: Observation,
+    now: datetime,
+) -> Plan:
+    draft = Draft.of(status, now, generation)
+    draft.status.observed_generation = generation
+    workload = obs.workload
+
+    if not workload.exists or workload.version is None:
+        return _target_missing(draft, spec, workload, generation)
+
+    if _kill_switch(draft, spec, status, obs):
+        record_desired(draft, spec, workload)
+        return finish(draft, spec, generation)
+
+    env = tag_env(spec)
+    if not _pending_confirmed(draft, workload, env):
+        return finish(draft, spec, generation)
+
+    if draft.status.current_version is None:
+        adopt(draft, spec, workload, env)
+        return finish(draft, spec, generation)
+    # The version the evaluation (if any) was taken for, before anything changed here.
+    evaluated = draft.status.current_version
+
+    if obs.rollback_request is not None and (
+        obs.rollback_request.id != draft.status.handled_rollback_request
+    ):
+        manual_rollback(draft, obs.rollback_request, env)
+        if draft.status.pending_action is not None:
+            return finish(draft, spec, generation)
+
+    follow_desired(draft, spec, workload, env)
+    if (
+        draft.status.pending_action is None
+        and obs.evaluation is not None
+        and spec.analysis is not None
+        and evaluated.same(draft.status.current_version)
+    ):
+        # Not when the version changed in between (watch mode, a change made by someone
+        # else): the results describe the old version and must not count for the new.
+        judge(draft, spec, obs.evaluation, env)
+    return finish(draft, spec, generation)
+
+
+def _kill_switch(
+    draft: Draft, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observation
+) -> bool:
+    """Step the kill switch; True while it is engaged (then nothing else is decided)."""
+    now = draft.now
+    step = kill_switch_step(
+        spec.kill_switch, status.kill_switch, obs.workload, obs.requested_by, now
+    )
+    draft.status.kill_switch = step.status
+    draft.actions.extend(step.actions)
+    draft.events.extend(step.events)
+    current = draft.status.current_version
+    if step.released and current is not None:
+        # A fresh warmup: the model was stopped, its metrics say nothing about now.
+        draft.status.current_version = current.model_copy(update={"since": now})
+        draft.status.consecutive_failures = 0
+        draft.status.passing_since = None
+    return step.status.engaged
+
+
+def _pending_confirmed(draft: Draft, workload: Workload, env: str) -> bool:
+    """Finish a recorded version change (write-ahead): False while the Deployment does
+    not run its target yet, after asking again for the patch."""
+    pending = draft.status.pending_action
+    if pending is None:
+        return True
+    if pending.target.same(workload.version):
+        # Warmup counts from when the Deployment took the version, not from the decision.
+        current = draft.status.current_version
+        draft.status.pending_action = None
+        draft.status.current_version = (
+            current.model_copy(update={"since": draft.now}) if current else None
+        )
+        return True
+    draft.actions.append(SetVersion(plain(pending.target), env))
+    return False
+
+
+def _target_missing(
+    draft: Draft, spec: ModelDeploymentSpec, workload: Workload, generation: int | None
+) -> Plan:
+    message = workload.problem or f"Deployment {spec.target_ref.name!r} not found"
+    ready = cond.get_condition(draft.status.conditions, cond.READY)
+    if ready is None or ready.reason != ConditionReason.TARGET_NOT_FOUND:
+        draft.event("Warning", EventReason.TARGET_NOT_FOUND, message)
+    readiness = phase_of(spec, draft.status, target_found=False)
+    draft.put(cond.READY, readiness.ready, readiness.reason, message)
+    draft.put(cond.INVALID_SPEC, "False", ConditionReason.VALID)
+    draft.status.phase = readiness.phase
+    draft.status.conditions = observed(draft.status.conditions, generation)
+    return Plan(status=draft.get(), events=tuple(draft.events))
+
+
+@dataclass(frozen=True)
+class KillSwitchOnly:
+    """What an invalid object still yields for its kill switch: the switch wins over
+    everything, a typo elsewhere in the spec included."""
+
+    spec: KillSwitchSpec
+    workload: Workload
+    requested_by: str = ""
+
+
+def invalid_spec(
+    status: ModelDeploymentStatus,
+    message: str,
+    generation: int | None,
+    now: datetime,
+    kill_switch: KillSwitchOnly | None = None,
+) -> Plan:
+    """An object the API server admitted but the operator cannot act on, except for its
+    kill switch when that part of the spec (and the target) could still be read."""
+    was_invalid = cond.is_true(status.conditions, cond.INVALID_SPEC)
+    events: list[Event] = (
+        [] if was_invalid else [Event("Warning", EventReason.INVALID_SPEC, message)]
+    )
+    actions: tuple[Action, ...] = ()
+    ks = status.kill_switch
+    ks_condition: tuple[cond.Status, str, str] | None = None
+    if kill_switch is not None and kill_switch.workload.exists:
+        step = kill_switch_step(
+            kill_switch.spec, ks, kill_switch.workload, kill_switch.requested_by, now
+        )
+        ks, actions = step.status, step.actions
+        events.extend(step.events)
+        if ks.engaged:
+            ks_condition = ("True", kill_reason(ks), kill_message(ks))
+        else:
+            ks_condition = ("False", ConditionReason.RELEASED, "")
+    new = status.model_copy(update={"observed_generation": generation, "kill_switch": ks})
+    readiness = phase_of(None, new)
+
+    # Upserted in this order so that a first write lists them as it always has.
+    conditions = cond.set_condition(
+        status.conditions,
+        cond.INVALID_SPEC,
+        "True",
+        ConditionReason.INVALID_SPEC,
+        message,
+        now,
+        generation,
+    )
+    conditions = cond.set_condition(
+        conditions, cond.READY, readiness.ready, readiness.reason, message, now, generation
+    )
+    if ks_condition is not None:
+        conditions = cond.set_condition(
+            conditions, cond.KILL_SWITCH_ENGAGED, *ks_condition, now, generation
+        )
+    new = new.model_copy(
+        update={"phase": readiness.phase, "conditions": observed(conditions, generation)}
+    )
+    return Plan(status=new, actions=actions, events=tuple(events))

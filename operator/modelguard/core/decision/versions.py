@@ -1,0 +1,79 @@
+"""Version identity and the version-valued questions about a status: which version a
+spec means, which one is quarantined, which one a rollback goes to."""
+
+from __future__ import annotations
+
+from modelguard.core.api import (
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelVersion,
+    VersionSpec,
+    VersionStatus,
+)
+
+DEFAULT_TAG_ENV = "MODEL_VERSION"
+
+
+def tag_env(spec: ModelDeploymentSpec) -> str:
+    return spec.version.model_tag_env if spec.version is not None else DEFAULT_TAG_ENV
+
+
+def matches(desired: VersionSpec, concrete: ModelVersion | None) -> bool:
+    """A desired version names an image, a tag or both; the unnamed part is free."""
+    if concrete is None:
+        return False
+    return (desired.image is None or desired.image == concrete.image) and (
+        desired.model_tag is None or desired.model_tag == concrete.model_tag
+    )
+
+
+def resolve(desired: VersionSpec, running: ModelVersion | None) -> ModelVersion:
+    """The concrete version that applying `desired` over `running` produces."""
+    return ModelVersion(
+        image=desired.image or (running.image if running else None),
+        model_tag=desired.model_tag or (running.model_tag if running else None),
+    )
+
+
+def plain(version: ModelVersion) -> ModelVersion:
+    """Just the identity (image, tag): what actions and pending actions carry, so that
+    they compare equal and a status survives a round trip through the API server."""
+    return ModelVersion(image=version.image, model_tag=version.model_tag)
+
+
+def is_quarantined(status: ModelDeploymentStatus, version: ModelVersion) -> bool:
+    return any(q.same(version) for q in status.quarantined_versions)
+
+
+def desired_quarantined(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> bool:
+    return spec.version is not None and any(
+        matches(spec.version, q) for q in status.quarantined_versions
+    )
+
+
+def rollback_target(status: ModelDeploymentStatus) -> VersionStatus | None:
+    """Newest known-good version that is not quarantined and is not what runs now."""
+    for version in reversed(status.known_good_versions):
+        if not is_quarantined(status, version) and not version.same(status.current_version):
+            return version
+    return None
+
+
+def stable_version(status: ModelDeploymentStatus) -> VersionStatus | None:
+    for version in reversed(status.known_good_versions):
+        if not is_quarantined(status, version):
+            return version
+    return None
+
+
+def template_values(status: ModelDeploymentStatus, namespace: str, name: str) -> dict[str, str]:
+    """Values for PromQL templates. {{stableVersion}} is the version a relative check
+    compares against: the newest known-good one other than the current version, so a
+    promoted version is still compared with its predecessor after promotion."""
+    values = {"namespace": namespace, "name": name}
+    if status.current_version is not None:
+        values["version"] = status.current_version.name
+    baseline = rollback_target(status)
+    if baseline is not None:
+        values["stableVersion"] = baseline.name
+    return values

@@ -1,0 +1,80 @@
+"""Every reason the operator writes that users (alerts, `kubectl wait`, scripts) match on.
+
+The string values are API: they appear in status conditions, in Events and in check
+results, and must never change. StrEnum members are plain strings on the wire (pydantic
+stores them as str; f-strings, logs and label values show the value).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConditionReason(StrEnum):
+    """status.conditions[].reason."""
+
+    # InvalidSpec
+    VALID = "Valid"
+    INVALID_SPEC = "InvalidSpec"
+    # KillSwitchEngaged
+    TRAFFIC_ON_FALLBACK = "TrafficOnFallback"
+    FALLBACK_UNAVAILABLE = "FallbackUnavailable"
+    SCALED_TO_ZERO = "ScaledToZero"
+    RELEASED = "Released"
+    # Degraded
+    CHECKS_FAILING = "ChecksFailing"
+    CHECKS_PASSING = "ChecksPassing"
+    NOT_EVALUATED = "NotEvaluated"  # also MetricsAvailable
+    # RolledBack
+    ROLLED_BACK = "RolledBack"  # also Ready
+    DESIRED_VERSION_QUARANTINED = "DesiredVersionQuarantined"
+    NEW_VERSION = "NewVersion"
+    NO_ROLLBACK = "NoRollback"
+    # MetricsAvailable (False carries a CheckReason: NoData, QueryError, AmbiguousResult)
+    QUERIES_ANSWERED = "QueriesAnswered"
+    # Ready
+    TARGET_NOT_FOUND = "TargetNotFound"
+    KILLED = "Killed"
+    APPLYING = "Applying"
+    DEGRADED = "Degraded"
+    NO_ANALYSIS = "NoAnalysis"
+    KNOWN_GOOD = "KnownGood"
+    ANALYSING = "Analysing"
+
+
+class EventReason(StrEnum):
+    """Kubernetes Event reasons (also the label of modelguard_decisions_total)."""
+
+    INVALID_SPEC = "InvalidSpec"
+    TARGET_NOT_FOUND = "TargetNotFound"
+    ADOPTED = "Adopted"
+    VERSION_APPLIED = "VersionApplied"
+    VERSION_DETECTED = "VersionDetected"
+    QUARANTINED_VERSION_DEPLOYED = "QuarantinedVersionDeployed"
+    DRIFT_REVERTED = "DriftReverted"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    VERSION_PROMOTED = "VersionPromoted"
+    CHECK_FAILED = "CheckFailed"
+    DEGRADATION_DETECTED = "DegradationDetected"
+    NO_ROLLBACK_TARGET = "NoRollbackTarget"
+    ROLLBACK_DEFERRED = "RollbackDeferred"
+    ROLLED_BACK = "RolledBack"
+    ROLLBACK_REQUEST_REJECTED = "RollbackRequestRejected"
+    KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
+    KILL_SWITCH_ENFORCED = "KillSwitchEnforced"
+    KILL_SWITCH_RELEASED = "KillSwitchReleased"
+    FALLBACK_SERVICE_NOT_FOUND = "FallbackServiceNotFound"
+    FALLBACK_UNAVAILABLE = "FallbackUnavailable"
+
+
+class CheckReason(StrEnum):
+    """status.lastEvaluation.checks[].reason: why a check got its verdict."""
+
+    WITHIN_THRESHOLD = "WithinThreshold"
+    THRESHOLD_BREACHED = "ThresholdBreached"
+    NO_BASELINE = "NoBaseline"
+    TOO_FEW_SAMPLES = "TooFewSamples"
+    # Missing data: noData=fail|pass may reinterpret these (see evaluation.overall).
+    NO_DATA = "NoData"
+    QUERY_ERROR = "QueryError"
+    AMBIGUOUS_RESULT = "AmbiguousResult"
