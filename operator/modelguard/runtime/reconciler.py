@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelguard.adapters.kube import KubeAdapter, requested_by, rollback_request
+from modelguard.adapters.kube import KubeAdapter
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core.api import (
     AnalysisSpec,
@@ -42,6 +42,7 @@ from modelguard.core.decision import (
 )
 from modelguard.core.durations import parse_duration
 from modelguard.core.evaluation import evaluate_check, overall, render_check
+from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import MetricsSource, QueryResult
 from modelguard.core.promql import TemplateError, validate_template
 from modelguard.core.workload import Action, Event
