@@ -18,6 +18,7 @@ from typing import Any
 import kopf
 
 from modelguard.adapters.kube import KubeAdapter, load_api_client
+from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
 from modelguard.core.guarded import guarded_by
 from modelguard.runtime import telemetry
@@ -44,7 +45,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelguard")
     )
     scheduler = Scheduler(
-        Reconciler(KubeAdapter(load_api_client(config.threads))).reconcile,
+        Reconciler(KubeAdapter(load_api_client(config.threads)), PrometheusMetrics).reconcile,
         concurrency=config.concurrency,
         max_backoff=config.max_backoff_seconds,
     )
