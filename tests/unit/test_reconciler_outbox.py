@@ -7,11 +7,9 @@ and posted under fixed names, so a crash between the two neither loses nor doubl
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
 
 import pytest
 
-from modelguard.adapters.kube import KubeAdapter
 from modelguard.core.api import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -22,87 +20,72 @@ from modelguard.core.api import (
 from modelguard.core.decision import Observation, Plan, invalid_spec, plan
 from modelguard.core.workload import Event, Workload
 from modelguard.runtime.reconciler import Reconciler
-
-BODY: dict[str, Any] = {"metadata": {"namespace": "ns", "name": "fraud", "uid": "u"}}
-
-
-class CrashError(Exception):
-    pass
+from tests.unit.fakes import CrashError, FakePrometheus, FakeWorkloads
 
 
-class FakeKube:
-    """Records status writes and Events; an API server refuses a second Event name."""
-
-    def __init__(self, crash_on_emit: bool = False) -> None:
-        self.crash_on_emit = crash_on_emit
-        self.writes: list[ModelDeploymentStatus] = []
-        self.posted: dict[str, Event] = {}
-        self.refused = 0
-
-    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
-        self.writes.append(status)
-
-    async def emit(self, body: dict[str, Any], event: Event, name: str | None = None) -> None:
-        if self.crash_on_emit:
-            raise CrashError
-        assert name is not None
-        if name in self.posted:
-            self.refused += 1  # 409 AlreadyExists, swallowed by the real adapter
-            return
-        self.posted[name] = event
+def fake_kube(crash_on_emit: bool = False) -> FakeWorkloads:
+    kube = FakeWorkloads()
+    kube.create_model("ns", "fraud", {"targetRef": {"name": "m"}})
+    kube.crash_on_emit = crash_on_emit
+    return kube
 
 
-def reconciler(kube: FakeKube) -> Reconciler:
-    return Reconciler(cast(KubeAdapter, kube), clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+BODY = fake_kube().models["ns", "fraud"]
+
+
+def reconciler(kube: FakeWorkloads) -> Reconciler:
+    return Reconciler(kube, FakePrometheus(), clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
 
 
 ROLLED_BACK = Event("Warning", "RolledBack", "Rolled back v2 -> v1")
 
 
 async def test_events_are_posted_and_leave_the_status() -> None:
-    kube = FakeKube()
+    kube = fake_kube()
     decided = Plan(status=ModelDeploymentStatus(phase=Phase.ROLLED_BACK), events=(ROLLED_BACK,))
     written = await reconciler(kube)._commit(BODY, ModelDeploymentStatus(), decided)
 
     # First write: the decision with its Event in the outbox; then the Event; then cleared.
-    assert [e.reason for e in kube.writes[0].pending_events] == ["RolledBack"]
-    assert kube.writes[0].phase is Phase.ROLLED_BACK
-    [(name, event)] = kube.posted.items()
+    assert [e.reason for e in kube.status_writes[0].pending_events] == ["RolledBack"]
+    assert kube.status_writes[0].phase is Phase.ROLLED_BACK
+    [posted] = kube.posted
+    name, event = posted.name, posted.event
+    assert name is not None
     assert event == ROLLED_BACK
-    assert name == kube.writes[0].pending_events[0].name
+    assert name == kube.status_writes[0].pending_events[0].name
     assert name.startswith("fraud.")
-    assert kube.writes[-1].pending_events == []
-    assert written == kube.writes[-1]
+    assert kube.status_writes[-1].pending_events == []
+    assert written == kube.status_writes[-1]
 
 
 async def test_no_events_no_extra_write() -> None:
-    kube = FakeKube()
+    kube = fake_kube()
     decided = Plan(status=ModelDeploymentStatus(phase=Phase.HEALTHY))
     await reconciler(kube)._commit(BODY, ModelDeploymentStatus(), decided)
-    assert len(kube.writes) == 1
+    assert len(kube.status_writes) == 1
     await reconciler(kube)._commit(BODY, decided.status, Plan(status=decided.status))
-    assert len(kube.writes) == 1  # unchanged status: nothing written
+    assert len(kube.status_writes) == 1  # unchanged status: nothing written
 
 
 async def test_crash_before_posting_posts_after_restart_exactly_once() -> None:
-    crashing = FakeKube(crash_on_emit=True)
+    crashing = fake_kube(crash_on_emit=True)
     decided = Plan(status=ModelDeploymentStatus(phase=Phase.ROLLED_BACK), events=(ROLLED_BACK,))
     with pytest.raises(CrashError):
         await reconciler(crashing)._commit(BODY, ModelDeploymentStatus(), decided)
-    recorded = crashing.writes[-1]  # what the restarted operator reads back
+    recorded = crashing.status_writes[-1]  # what the restarted operator reads back
     assert [e.reason for e in recorded.pending_events] == ["RolledBack"]
 
     # The restarted operator decides nothing new (plan() carries the outbox over).
-    restarted = FakeKube()
+    restarted = fake_kube()
     await reconciler(restarted)._commit(BODY, recorded, Plan(status=recorded))
-    assert [e.reason for e in restarted.posted.values()] == ["RolledBack"]
-    assert list(restarted.posted) == [recorded.pending_events[0].name]
-    assert restarted.writes[-1].pending_events == []
+    assert restarted.events() == ["RolledBack"]
+    assert [p.name for p in restarted.posted] == [recorded.pending_events[0].name]
+    assert restarted.status_writes[-1].pending_events == []
 
     # A crash after posting but before clearing: the re-post is refused by name.
     await reconciler(restarted)._commit(BODY, recorded, Plan(status=recorded))
     assert len(restarted.posted) == 1
-    assert restarted.refused == 1
+    assert restarted.refused_events == 1
 
 
 def test_plan_carries_unposted_events_over() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -23,8 +22,8 @@ from modelguard.core.api import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     ModelVersion,
-    RollbackRequest,
 )
+from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.workload import (
     Action,
     Event,
@@ -59,6 +58,8 @@ def load_api_client(pool_size: int | None = None) -> client.ApiClient:
 
 
 class KubeAdapter:
+    """Implements modelguard.core.ports.Workloads on the Kubernetes API."""
+
     def __init__(self, api_client: client.ApiClient) -> None:
         self._client = api_client
         self._apps = client.AppsV1Api(api_client)
@@ -109,8 +110,11 @@ class KubeAdapter:
     def _read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
     ) -> Workload:
+        # Exactly the objects the runtime watches for this ModelDeployment (at most one of
+        # each kind), so no change to what is read here goes unnoticed.
+        guarded = dict(guarded_objects(spec.target_ref.name, spec.kill_switch, status.kill_switch))
         deployment = self._read(
-            self._apps.read_namespaced_deployment, spec.target_ref.name, namespace
+            self._apps.read_namespaced_deployment, guarded[DEPLOYMENT], namespace
         )
         if deployment is None:
             return Workload(exists=False)
@@ -134,14 +138,7 @@ class KubeAdapter:
             spec.kill_switch.mode is KillSwitchMode.FALLBACK
             or status.kill_switch.mode is KillSwitchMode.FALLBACK
         )
-        # While engaged, the Service that was switched (saved with its selector), whatever
-        # the spec names now: a release by removing the killSwitch block must restore it.
-        saved = status.kill_switch.saved
-        service_name: str | None = None
-        if status.kill_switch.engaged and saved is not None and saved.service:
-            service_name = saved.service
-        elif fallback is not None and uses_fallback:
-            service_name = fallback.service_name
+        service_name = guarded.get(SERVICE)
         if service_name is not None:
             svc = self._read(self._core.read_namespaced_service, service_name, namespace)
             service = ServiceState(
@@ -301,34 +298,3 @@ class KubeAdapter:
 def _container(deployment: dict[str, Any], wanted: str | None) -> dict[str, Any] | None:
     containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
     return next((c for c in containers or [] if wanted is None or c["name"] == wanted), None)
-
-
-# ----------------------------------------------------------------- request metadata
-
-
-def requested_by(body: dict[str, Any]) -> str:
-    """Who flipped the kill switch: the CLI's annotation, else the field manager that last
-    wrote spec.killSwitch (e.g. kubectl-patch, argocd-controller)."""
-    meta = body.get("metadata", {})
-    annotated = (meta.get("annotations") or {}).get(api.ANNOTATION_REQUESTED_BY)
-    if annotated:
-        return str(annotated)
-    newest: tuple[str, str] | None = None
-    for entry in meta.get("managedFields") or []:
-        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
-        if "f:killSwitch" in spec_fields:
-            stamp = entry.get("time") or ""
-            if newest is None or stamp >= newest[0]:
-                newest = (stamp, str(entry.get("manager", "")))
-    return newest[1] if newest else ""
-
-
-def rollback_request(body: dict[str, Any]) -> RollbackRequest | None:
-    raw = ((body.get("metadata", {}).get("annotations")) or {}).get(api.ANNOTATION_ROLLBACK_REQUEST)
-    if not raw:
-        return None
-    try:
-        return RollbackRequest.model_validate(json.loads(raw))
-    except (ValueError, TypeError):
-        log.warning("Ignoring malformed %s annotation", api.ANNOTATION_ROLLBACK_REQUEST)
-        return None

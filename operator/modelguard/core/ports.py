@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelguard.core.workload import Action, Event, Workload
 
 from modelguard.core.reasons import CheckReason
 
@@ -44,4 +47,54 @@ class QueryResult:
 
 
 class MetricsSource(Protocol):
-    async def query(self, promql: str) -> QueryResult: ...
+    """One Prometheus endpoint, opened per evaluation with that spec's URL and token."""
+
+    async def query(self, promql: str) -> QueryResult:
+        """Never raises for an outage or a bad query: the result carries the error."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the source is not used again."""
+        ...
+
+
+# A ModelDeployment as the API server stores it: camelCase, metadata included. Kept raw
+# on purpose: the reconciler parses the spec itself, because an invalid spec is reported
+# (and its kill switch still obeyed), not refused at the port.
+ModelDeploymentBody = dict[str, Any]
+
+
+class Workloads(Protocol):
+    """What the reconciler needs from Kubernetes, in the core's terms.
+
+    Expected situations are answers, not exceptions: an absent ModelDeployment is None,
+    an absent Deployment is Workload(exists=False). Anything else that fails raises, and
+    the reconcile is retried with backoff.
+    """
+
+    async def get_model_deployment(self, namespace: str, name: str) -> ModelDeploymentBody | None:
+        """The object, or None once it is deleted."""
+        ...
+
+    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+        """Replace the recorded status: a field the core cleared is removed."""
+        ...
+
+    async def read_workload(
+        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+    ) -> Workload:
+        """The guarded objects (core.guarded) and the fallback's Ready pods."""
+        ...
+
+    async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
+        """Make one level-based change to the guarded objects; repeating it is harmless."""
+        ...
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        """One key of a Secret, decoded; raises when the Secret or the key is missing."""
+        ...
+
+    async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:
+        """Post an Event on the object; with a name, posting it again is a no-op. Never
+        raises for a refused Event: an Event is a record, not state."""
+        ...

@@ -18,7 +18,9 @@ from typing import Any
 import kopf
 
 from modelguard.adapters.kube import KubeAdapter, load_api_client
+from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
+from modelguard.core.guarded import guarded_by
 from modelguard.runtime import telemetry
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
@@ -43,7 +45,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelguard")
     )
     scheduler = Scheduler(
-        Reconciler(KubeAdapter(load_api_client(config.threads))).reconcile,
+        Reconciler(KubeAdapter(load_api_client(config.threads)), PrometheusMetrics).reconcile,
         concurrency=config.concurrency,
         max_backoff=config.max_backoff_seconds,
     )
@@ -78,15 +80,9 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     if type == "DELETED":
         scheduler.forget(key)
         return
-    spec = body.get("spec") or {}
-    targets = [("deployment", str((spec.get("targetRef") or {}).get("name", "")))]
-    fallback = (spec.get("killSwitch") or {}).get("fallback") or {}
-    if fallback.get("serviceName"):
-        targets.append(("service", str(fallback["serviceName"])))
-    # The Service an engaged switch changed stays guarded until the release restores it.
-    saved = ((body.get("status") or {}).get("killSwitch") or {}).get("saved") or {}
-    if saved.get("service") and saved["service"] != fallback.get("serviceName"):
-        targets.append(("service", str(saved["service"])))
+    # What the reconcile reads (core.guarded): the Deployment and the Service the kill
+    # switch switches, which stays guarded while engaged until the release restores it.
+    targets = guarded_by(body.get("spec") or {}, body.get("status") or {})
     scheduler.watch(key, targets)
     # A user or GitOps changes the spec (a new generation) or the CLI's annotations; an
     # event that changed neither echoes a status write, most often the operator's own.

@@ -18,8 +18,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelguard.adapters.kube import KubeAdapter, requested_by, rollback_request
-from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core.api import (
     AnalysisSpec,
     Check,
@@ -42,7 +40,8 @@ from modelguard.core.decision import (
 )
 from modelguard.core.durations import parse_duration
 from modelguard.core.evaluation import evaluate_check, overall, render_check
-from modelguard.core.ports import MetricsSource, QueryResult
+from modelguard.core.metadata import requested_by, rollback_request
+from modelguard.core.ports import MetricsSource, QueryResult, Workloads
 from modelguard.core.promql import TemplateError, validate_template
 from modelguard.core.workload import Action, Event
 from modelguard.runtime import telemetry
@@ -54,15 +53,12 @@ MAX_PASSES = 4
 # Level-based safety net: even with no event and no analysis, look again this often.
 RESYNC = timedelta(minutes=5)
 
+# (url, timeout in seconds, bearer token) -> a source for one evaluation.
 MetricsFactory = Callable[[str, float, str | None], MetricsSource]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _prometheus(url: str, timeout: float, token: str | None) -> MetricsSource:
-    return PrometheusMetrics(url, timeout, token)
 
 
 def parse_spec(raw: Any) -> ModelDeploymentSpec:
@@ -89,11 +85,13 @@ def _spec_error(exc: Exception) -> str:
 
 
 class Reconciler:
+    """Depends on the ports only; the runtime's startup passes the adapters in."""
+
     def __init__(
         self,
-        kube: KubeAdapter,
+        kube: Workloads,
+        metrics_factory: MetricsFactory,
         clock: Callable[[], datetime] = utcnow,
-        metrics_factory: MetricsFactory = _prometheus,
     ) -> None:
         self._kube = kube
         self._clock = clock
@@ -267,9 +265,7 @@ class Reconciler:
                 )
             )
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
+            source.close()
 
     @staticmethod
     async def _run_check(

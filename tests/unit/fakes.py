@@ -1,0 +1,278 @@
+"""In-memory fakes of our own ports, for fast tests of the reconcile loop.
+
+FakeWorkloads implements core.ports.Workloads the way the kube adapter does against the
+API server: it stores the objects, reads exactly the guarded ones (core.guarded) into a
+Workload, applies level-based actions to them, round-trips the status through JSON as
+the API server does, and refuses a second Event of the same name. It can fail an action
+once, to put a crash between "status written" and "action applied".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelguard.core import api
+from modelguard.core.api import (
+    KillSwitchMode,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelVersion,
+)
+from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
+from modelguard.core.ports import ModelDeploymentBody, QueryResult, Workloads
+from modelguard.core.workload import (
+    Action,
+    Event,
+    Scale,
+    ServiceState,
+    SetSelector,
+    Workload,
+)
+from modelguard.runtime.reconciler import MetricsFactory
+
+
+class CrashError(Exception):
+    """The operator 'dies' here: raised by a fake instead of doing its job."""
+
+
+@dataclass
+class FakeDeployment:
+    image: str
+    env: dict[str, str] = field(default_factory=dict)
+    replicas: int = 3
+    container: str = "server"
+
+
+@dataclass
+class Posted:
+    name: str | None
+    event: Event
+    about: str  # namespace/name of the ModelDeployment
+
+
+class FakeWorkloads:
+    """One namespace's worth of objects. Implements modelguard.core.ports.Workloads."""
+
+    def __init__(self) -> None:
+        self.models: dict[tuple[str, str], ModelDeploymentBody] = {}
+        self.deployments: dict[tuple[str, str], FakeDeployment] = {}
+        self.services: dict[tuple[str, str], dict[str, str]] = {}  # name -> selector
+        self.ready_pods: dict[str, list[dict[str, str]]] = {}  # namespace -> pod labels
+        self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        # What happened, in order.
+        self.status_writes: list[ModelDeploymentStatus] = []
+        self.applied: list[Action] = []  # actions that took effect
+        self.posted: list[Posted] = []
+        self.refused_events = 0
+        self.reads: list[tuple[str, str]] = []  # (kind, name) of every object read
+        # Crash injection: the next matching action raises CrashError, once: instead of
+        # taking effect (_crash_on) or just after it took effect (_crash_after).
+        self._crash_on: Callable[[Action], bool] | None = None
+        self._crash_after: Callable[[Action], bool] | None = None
+        self.crash_on_emit = False
+
+    # ------------------------------------------------------------------ test setup
+
+    def create_model(
+        self,
+        namespace: str,
+        name: str,
+        spec: Mapping[str, Any],
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        self.models[namespace, name] = {
+            "apiVersion": f"{api.GROUP}/{api.VERSION}",
+            "kind": api.KIND,
+            "metadata": {
+                "namespace": namespace,
+                "name": name,
+                "uid": f"uid-{name}",
+                "generation": 1,
+                "annotations": dict(annotations or {}),
+            },
+            "spec": copy.deepcopy(dict(spec)),
+        }
+
+    def edit_spec(self, namespace: str, name: str, spec: Mapping[str, Any]) -> None:
+        """kubectl apply: a new spec is a new generation."""
+        body = self.models[namespace, name]
+        body["spec"] = copy.deepcopy(dict(spec))
+        body["metadata"]["generation"] += 1
+
+    def annotate(self, namespace: str, name: str, key: str, value: str) -> None:
+        self.models[namespace, name]["metadata"]["annotations"][key] = value
+
+    def stored_status(self, namespace: str, name: str) -> ModelDeploymentStatus:
+        return ModelDeploymentStatus.model_validate(
+            self.models[namespace, name].get("status") or {}
+        )
+
+    def crash_once_on(self, matches: Callable[[Action], bool]) -> None:
+        self._crash_on = matches
+
+    def crash_once_after(self, matches: Callable[[Action], bool]) -> None:
+        self._crash_after = matches
+
+    def events(self) -> list[str]:
+        return [p.event.reason for p in self.posted]
+
+    # ------------------------------------------------------------------ the port
+
+    async def get_model_deployment(self, namespace: str, name: str) -> ModelDeploymentBody | None:
+        body = self.models.get((namespace, name))
+        # A copy, as from the API server: the reconciler's body does not change under it.
+        return copy.deepcopy(body) if body is not None else None
+
+    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+        body = self.models[namespace, name]  # KeyError: 404, as a patch of a deleted object
+        # Through JSON, as through the API server: what is read back is what was stored.
+        body["status"] = json.loads(status.model_dump_json(by_alias=True))
+        self.status_writes.append(ModelDeploymentStatus.model_validate(body["status"]))
+
+    async def read_workload(
+        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+    ) -> Workload:
+        guarded = dict(guarded_objects(spec.target_ref.name, spec.kill_switch, status.kill_switch))
+        self.reads.extend(guarded.items())
+        deployment = self.deployments.get((namespace, guarded[DEPLOYMENT]))
+        if deployment is None:
+            return Workload(exists=False)
+        wanted = spec.target_ref.container
+        if wanted is not None and wanted != deployment.container:
+            return Workload(exists=False, problem=f"no container {wanted!r}")
+        tag_env = spec.version.model_tag_env if spec.version else "MODEL_VERSION"
+        service: ServiceState | None = None
+        service_name = guarded.get(SERVICE)
+        if service_name is not None:
+            selector = self.services.get((namespace, service_name))
+            service = ServiceState(service_name, selector is not None, dict(selector or {}))
+        fallback = spec.kill_switch.fallback
+        fallback_ready: int | None = None
+        if fallback is not None and KillSwitchMode.FALLBACK in (
+            spec.kill_switch.mode,
+            status.kill_switch.mode,
+        ):
+            fallback_ready = sum(
+                1
+                for labels in self.ready_pods.get(namespace, [])
+                if fallback.selector.items() <= labels.items()
+            )
+        autoscaler = None
+        if spec.kill_switch.enabled and not status.kill_switch.engaged:
+            autoscaler = self.autoscalers.get((namespace, guarded[DEPLOYMENT]))
+        return Workload(
+            exists=True,
+            container=deployment.container,
+            version=ModelVersion(image=deployment.image, model_tag=deployment.env.get(tag_env)),
+            replicas=deployment.replicas,
+            ready_replicas=deployment.replicas,  # pods start at once here
+            service=service,
+            fallback_ready_pods=fallback_ready,
+            autoscaler=autoscaler,
+        )
+
+    async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
+        if self._crash_on is not None and self._crash_on(action):
+            self._crash_on = None
+            raise CrashError(f"crashed before applying {action!r}")
+        if isinstance(action, SetSelector):
+            if (namespace, action.service) not in self.services:
+                raise LookupError(f"Service {action.service!r} not found")
+            self.services[namespace, action.service] = dict(action.selector)
+        else:
+            deployment = self.deployments.get((namespace, spec.target_ref.name))
+            if deployment is None:
+                raise LookupError(f"Deployment {spec.target_ref.name!r} not found")
+            if isinstance(action, Scale):
+                deployment.replicas = action.replicas
+            else:
+                if action.version.image is not None:
+                    deployment.image = action.version.image
+                if action.version.model_tag is not None:
+                    deployment.env[action.tag_env] = action.version.model_tag
+        self.applied.append(action)
+        if self._crash_after is not None and self._crash_after(action):
+            self._crash_after = None
+            raise CrashError(f"crashed after applying {action!r}")
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        value = self.secrets.get((namespace, name), {}).get(key)
+        if value is None:
+            raise LookupError(f"Secret {name!r} not found or has no key {key!r}")
+        return value
+
+    async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:
+        if self.crash_on_emit:
+            raise CrashError("crashed before posting an Event")
+        if name is not None and any(p.name == name for p in self.posted):
+            self.refused_events += 1  # 409 AlreadyExists, swallowed by the real adapter
+            return
+        meta = body["metadata"]
+        self.posted.append(Posted(name, event, f"{meta['namespace']}/{meta['name']}"))
+
+
+class FakeMetrics:
+    """A MetricsSource answering each query from a function of the PromQL text."""
+
+    def __init__(self, answer: Callable[[str], QueryResult]) -> None:
+        self._answer = answer
+        self.queries: list[str] = []
+        self.closed = False
+
+    async def query(self, promql: str) -> QueryResult:
+        assert not self.closed, "queried after close()"
+        self.queries.append(promql)
+        return self._answer(promql)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakePrometheus:
+    """A metrics factory (url, timeout, token) -> FakeMetrics; keeps every source opened."""
+
+    def __init__(self) -> None:
+        # Answer per query substring (e.g. a version label); no match: no series.
+        self.answers: dict[str, QueryResult] = {}
+        self.opened: list[tuple[str, float, str | None]] = []
+        self.sources: list[FakeMetrics] = []
+
+    def __call__(self, url: str, timeout: float, token: str | None) -> FakeMetrics:
+        self.opened.append((url, timeout, token))
+        source = FakeMetrics(self._answer)
+        self.sources.append(source)
+        return source
+
+    def _answer(self, promql: str) -> QueryResult:
+        for fragment, result in self.answers.items():
+            if fragment in promql:
+                return result
+        return QueryResult()
+
+    def queries(self) -> list[str]:
+        return [q for s in self.sources for q in s.queries]
+
+
+class Clock:
+    """An injected clock that moves only when the test says so."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def _implements_the_ports(kube: FakeWorkloads, metrics: FakePrometheus) -> None:
+    """Never called: mypy checks here that the fakes fit the Protocols structurally."""
+    _: Workloads = kube
+    __: MetricsFactory = metrics
