@@ -93,6 +93,16 @@ class OperatorProcess:
         if self._proc is not None:
             self._proc.stop(grace=grace)
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it exited (negative: killed by that signal), else None."""
+        return self._proc.returncode if self._proc is not None else None
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Deliver `sig` to the operator process (not its group), e.g. a test hook's."""
+        if self._proc is not None and self._proc.pid is not None and self._proc.running:
+            os.kill(self._proc.pid, sig)
+
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to finish what it was doing."""
         if self._proc is not None and self._proc.pid is not None and self._proc.running:

@@ -48,8 +48,13 @@ def operator(
     namespace: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
+    """The operator for this test's namespace; extra environment variables by indirect
+    parametrization: ``@pytest.mark.parametrize("operator", [{...}], indirect=True)``."""
     log_file = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(operator_identity.kubeconfig, log_file, namespaces=[namespace])
+    env: dict[str, str] = getattr(request, "param", None) or {}
+    process = OperatorProcess(
+        operator_identity.kubeconfig, log_file, namespaces=[namespace], env=env
+    )
     process.start()
     try:
         yield process

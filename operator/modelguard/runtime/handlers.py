@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,20 +52,49 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         max_backoff=config.max_backoff_seconds,
     )
     memo.scheduler = scheduler
-    memo.scheduler_task = asyncio.create_task(scheduler.run(), name="modelguard scheduler")
+    memo.scheduler_task = scheduler.start()
+    if os.environ.get("MODELGUARD_TEST_HOOKS") == "1":
+        _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)
     log.info("modelguard started", extra={"settings": repr(config)})
 
 
+def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:
+    """Only with MODELGUARD_TEST_HOOKS=1: SIGUSR1 cancels the scheduler task.
+
+    The e2e tier uses it to prove that /healthz fails once the scheduler is dead; nothing
+    else can reach into the process to end that task. A signal gated by a variable rather
+    than, say, a setting that makes a reconcile crash on a given name: it adds no branch
+    to the reconcile path, and without the variable SIGUSR1 keeps its default action
+    (terminate the process), so a production operator cannot be left with a dead
+    scheduler by it.
+    """
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, scheduler_task.cancel)
+    log.warning("Test hooks are on: SIGUSR1 cancels the scheduler")
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    memo.scheduler_task.cancel()
+    # Stops the loop and waits for it, then cancels and waits for the reconciles in flight.
     await memo.scheduler.stop()
 
 
 @kopf.on.probe(id="scheduled")
-def scheduled(memo: kopf.Memo, **_: Any) -> int:
-    return int(memo.scheduler.size)
+async def scheduled(memo: kopf.Memo, **_: Any) -> int:
+    """Liveness: the number of scheduled reconciles, or a failure if the scheduler is dead.
+
+    Watch events still arrive with a dead scheduler, so kopf alone would stay healthy
+    while nothing is reconciled. A probe that fails makes kopf's /healthz answer 500
+    (kopf/_core/engines/probing.py); kopf caches a passing result for 10 s, so the
+    failure shows within 10 s, less than the Deployment's 20 s liveness period.
+    """
+    scheduler: Scheduler = memo.scheduler
+    if scheduler.failure is not None:
+        # PermanentError, not any exception: kopf retries a probe that raised anything
+        # else after the handler backoff (60 s), holding the /healthz request meanwhile.
+        raise kopf.PermanentError(f"the scheduler {scheduler.failure}")
+    return scheduler.size
 
 
 # The event handlers are coroutines on purpose: they only touch in-memory state, and a

@@ -5,6 +5,15 @@ now; a finished reconcile says when it wants to run next (the next analysis tick
 failed reconcile is retried with exponential backoff, so a missing Deployment or an
 unreachable API never becomes a hot loop. Nothing here is state that must survive a
 restart: on start, kopf lists every object and each gets reconciled from its status.
+
+The loop is supervised: `start()` runs it as a task whose end is noticed. If it ever
+ends other than through `stop()` (it raised, or something cancelled it), `failure` says
+so and the operator's liveness probe fails, because an operator whose scheduler is dead
+still answers watch events but never acts on them again.
+
+Time comes from an injectable `clock` and the loop sleeps through an injectable `wait`,
+so tests can run hours of due times and backoffs in milliseconds; the defaults are the
+wall clock and a real timed wait.
 """
 
 from __future__ import annotations
@@ -21,13 +30,36 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
 ReconcileFn = Callable[[str, str], Awaitable[datetime | None]]
+Clock = Callable[[], datetime]  # an aware UTC datetime, like the reconciler's due times
+#: Waits until the event is set or the given seconds have passed, whichever comes first.
+Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+
+#: The longest the loop sleeps without looking at the due times again.
+_IDLE = 5.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)
 
 
 class Scheduler:
     def __init__(
-        self, reconcile: ReconcileFn, concurrency: int = 16, max_backoff: float = 300.0
+        self,
+        reconcile: ReconcileFn,
+        concurrency: int = 16,
+        max_backoff: float = 300.0,
+        *,
+        clock: Clock = _utcnow,
+        wait: Wait = _wait,
     ) -> None:
         self._reconcile = reconcile
+        self._clock = clock
+        self._wait = wait
         self._limit = asyncio.Semaphore(concurrency)
         self._max_backoff = max_backoff
         self._due: dict[Key, datetime] = {}
@@ -42,6 +74,9 @@ class Scheduler:
         self._guarding: dict[Key, set[tuple[str, str, str]]] = {}  # the reverse index
         # What each watched object last looked like where it matters (see changed()).
         self._seen: dict[tuple[str, str, str], object] = {}
+        self._loop: asyncio.Task[None] | None = None  # the task of run(), once started
+        self._stopping = False
+        self._failure: str | None = None
 
     # ------------------------------------------------------------- inputs
 
@@ -49,7 +84,7 @@ class Scheduler:
         if key in self._running:
             self._again.add(key)
         else:
-            self._due[key] = datetime.now(UTC)
+            self._due[key] = self._clock()
             self._wake.set()
 
     def forget(self, key: Key) -> None:
@@ -98,27 +133,64 @@ class Scheduler:
     def size(self) -> int:
         return len(self._due) + len(self._running)
 
+    # ------------------------------------------------------------- supervision
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the loop as a task (in the running event loop) and watch how it ends."""
+        if self._loop is not None:
+            raise RuntimeError("the scheduler is already started")
+        self._loop = asyncio.create_task(self.run(), name="modelguard scheduler")
+        self._loop.add_done_callback(self._ended)
+        return self._loop
+
+    @property
+    def failure(self) -> str | None:
+        """Why the loop is no longer running, if it ended other than through stop()."""
+        return self._failure
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # A done callback sees the loop's end exactly once: the one place to log it.
+        if task.cancelled():
+            if self._stopping:
+                return  # stop() asked for it
+            self._failure = "cancelled"
+            log.error("The scheduler was cancelled: no reconcile will run any more")
+            return
+        error = task.exception()  # also marks it retrieved: no "never retrieved" warning
+        self._failure = "ended" if error is None else f"died: {error!r}"
+        log.error("The scheduler %s: no reconcile will run any more", self._failure, exc_info=error)
+
+    async def stop(self) -> None:
+        """Stop the loop, then cancel the reconciles in flight and wait until they unwound.
+
+        The loop goes first so that it starts nothing new while the others are cancelled.
+        Nothing here raises the loop's own end: `_ended` has already logged an unexpected
+        one, and a cleanup handler that raised would only make kopf retry it after 60 s.
+        A cancellation of stop() itself (kopf giving up on cleanup) still propagates.
+        """
+        self._stopping = True
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.wait([self._loop])
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     # ------------------------------------------------------------- the loop
 
     async def run(self) -> None:
         while True:
-            now = datetime.now(UTC)
+            now = self._clock()
             for key in [k for k, due in self._due.items() if due <= now]:
                 del self._due[key]
                 self._running.add(key)
                 task = asyncio.create_task(self._one(key), name=f"reconcile {key[0]}/{key[1]}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            upcoming = min(self._due.values(), default=now + timedelta(seconds=5))
-            timeout = max(0.0, min((upcoming - now).total_seconds(), 5.0))
+            upcoming = min(self._due.values(), default=now + timedelta(seconds=_IDLE))
+            timeout = max(0.0, min((upcoming - now).total_seconds(), _IDLE))
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._wait(self._wake, timeout)
 
     async def _one(self, key: Key) -> None:
         next_time: datetime | None
@@ -139,12 +211,12 @@ class Scheduler:
                 failures,
                 delay,
             )
-            next_time = datetime.now(UTC) + timedelta(seconds=delay)
+            next_time = self._clock() + timedelta(seconds=delay)
         finally:
             self._running.discard(key)
         if key in self._again:
             self._again.discard(key)
-            next_time = datetime.now(UTC)
+            next_time = self._clock()
         if next_time is not None:
             current = self._due.get(key)
             self._due[key] = next_time if current is None else min(current, next_time)
