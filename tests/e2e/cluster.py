@@ -10,8 +10,16 @@ from kubernetes import client as k8s
 
 from modelguard.core import api
 from modelguard_testenv import ControlPlane, wait_for
+from modelguard_testenv.recording import VersionRecorder, Watcher
 
 T = TypeVar("T")
+
+
+def as_json(obj: object) -> dict[str, Any]:
+    """A custom-object response: the client returns it as plain JSON, typed ``object``."""
+    if not isinstance(obj, dict):
+        raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 class Cluster:
@@ -98,7 +106,7 @@ class Cluster:
         )
 
     def md(self, name: str) -> dict[str, Any]:
-        return dict(
+        return as_json(
             self.custom.get_namespaced_custom_object(
                 api.GROUP, api.VERSION, self.namespace, api.PLURAL, name
             )
@@ -129,6 +137,30 @@ class Cluster:
             lambda: (self.status(name).get("stableVersion") or {}).get("name") == version,
             timeout=timeout,
             what=f"{version} promoted",
+        )
+
+    def record_versions(self, name: str) -> VersionRecorder:
+        """A watch of the Deployment's template versions, for ``with``: polling could miss
+        a version applied and reverted between two polls (an operator fighting itself)."""
+        return VersionRecorder(self.control_plane, self.namespace, name)
+
+    def watch_mds(self) -> Watcher:
+        """A watch of the namespace's ModelDeployments from now on, for ``with``."""
+        listed = as_json(
+            self.custom.list_namespaced_custom_object(
+                api.GROUP, api.VERSION, self.namespace, api.PLURAL, limit=1
+            )
+        )
+        client = self.control_plane.api_client()  # the watcher's alone; it closes it
+        return Watcher(
+            "modeldeployments",
+            k8s.CustomObjectsApi(client).list_namespaced_custom_object,
+            api.GROUP,
+            api.VERSION,
+            self.namespace,
+            api.PLURAL,
+            resource_version=listed["metadata"]["resourceVersion"],
+            client=client,
         )
 
     def wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:

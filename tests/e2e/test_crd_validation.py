@@ -21,11 +21,10 @@ from modelguard.core import api
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image
+from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, image
 
 pytestmark = pytest.mark.e2e
 
-MD = "fraud"
 PROMETHEUS = "http://prometheus.monitoring:9090"
 
 Spec = dict[str, Any]
