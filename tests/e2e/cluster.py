@@ -4,7 +4,7 @@ Deployment/Service and its ModelDeployment, read them back, and wait on them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from kubernetes import client as k8s
 
@@ -57,7 +57,9 @@ class Cluster:
                 },
             },
         }
-        self.apps.create_namespaced_deployment(self.namespace, body)
+        self.apps.create_namespaced_deployment(
+            self.namespace, k8s.V1Deployment.model_validate(body)
+        )
 
     def create_service(self, name: str, selector: dict[str, str]) -> None:
         body = {
@@ -66,11 +68,13 @@ class Cluster:
             "metadata": {"name": name, "namespace": self.namespace},
             "spec": {"selector": selector, "ports": [{"port": 80, "targetPort": 8080}]},
         }
-        self.core.create_namespaced_service(self.namespace, body)
+        self.core.create_namespaced_service(self.namespace, k8s.V1Service.model_validate(body))
 
     def deployment(self, name: str) -> dict[str, Any]:
         obj = self.apps.read_namespaced_deployment(name, self.namespace)
-        return dict(self._client.sanitize_for_serialization(obj))
+        # As JSON (camelCase, no nulls), the way the API server and kubectl show it; the
+        # client's serializer is unannotated.
+        return as_json(self._client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
 
     def running_version(self, name: str) -> tuple[str, str | None]:
         """(image, MODEL_VERSION) of the Deployment's first container."""
@@ -90,7 +94,7 @@ class Cluster:
 
     def service_selector(self, name: str) -> dict[str, str]:
         obj = self.core.read_namespaced_service(name, self.namespace)
-        return dict(obj.spec.selector or {})
+        return dict((obj.spec.selector if obj.spec else None) or {})
 
     # ------------------------------------------------------------- ModelDeployments
 
@@ -163,5 +167,7 @@ class Cluster:
             client=client,
         )
 
-    def wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:
+    def wait(
+        self, condition: Callable[[], T | Literal[False] | None], timeout: float, what: str
+    ) -> T:
         return wait_for(condition, timeout=timeout, interval=0.25, what=what)

@@ -114,7 +114,7 @@ def ready_replicas(cluster: Cluster, name: str) -> int:
 def live_pods(cluster: Cluster, selector: dict[str, str]) -> int:
     label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     pods = cluster.core.list_namespaced_pod(cluster.namespace, label_selector=label_selector)
-    return sum(1 for p in pods.items if p.metadata.deletion_timestamp is None)
+    return sum(1 for p in pods.items if p.metadata and p.metadata.deletion_timestamp is None)
 
 
 def holds(condition: Callable[[], bool], seconds: float, what: str, interval: float = 0.25) -> None:

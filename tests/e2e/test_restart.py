@@ -5,7 +5,7 @@ one Event, the Deployment on the last known good version."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -112,14 +112,14 @@ def test_crash_during_degradation_rolls_back_once(
 
 
 @pytest.fixture
-def blocked_rollback(cluster: Cluster) -> Iterator[Any]:
+def blocked_rollback(cluster: Cluster) -> Iterator[Callable[[], None]]:
     """A ValidatingAdmissionPolicy that refuses the operator's patch back to v1 in this
     namespace: the rollback decision gets recorded, and its effect cannot happen until
     the policy goes. Yields a function that lifts the block."""
     admission = k8s.AdmissionregistrationV1Api(cluster.custom.api_client)
     name = f"block-rollback-{cluster.namespace}"
     v1_image = image("v1")
-    admission.create_validating_admission_policy(
+    policy = k8s.V1ValidatingAdmissionPolicy.model_validate(
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicy",
@@ -149,7 +149,8 @@ def blocked_rollback(cluster: Cluster) -> Iterator[Any]:
             },
         }
     )
-    admission.create_validating_admission_policy_binding(
+    admission.create_validating_admission_policy(policy)
+    binding = k8s.V1ValidatingAdmissionPolicyBinding.model_validate(
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicyBinding",
@@ -165,6 +166,7 @@ def blocked_rollback(cluster: Cluster) -> Iterator[Any]:
             },
         }
     )
+    admission.create_validating_admission_policy_binding(binding)
 
     def lift() -> None:
         for delete in (
@@ -188,7 +190,7 @@ def test_crash_after_the_rollback_is_recorded_finishes_it_without_deciding_again
     operator: OperatorProcess,
     prometheus: PrometheusServer,
     exporter: SyntheticModelExporter,
-    blocked_rollback: Any,
+    blocked_rollback: Callable[[], None],
 ) -> None:
     """The decision is in the status (pendingAction, quarantine, history), the Deployment
     still runs v2 (its patch is refused), and the operator dies. The restarted one must
