@@ -19,7 +19,7 @@ from benchmarks.killswitch.probe import Probe, Work
 from benchmarks.killswitch.samples import Sample
 from modelguard.core import api
 from modelguard_testenv import ControlPlane, wait_for
-from modelguard_testenv.recording import Seen, Watcher
+from modelguard_testenv.recording import Seen, Watcher, as_json
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "kill-bench"
@@ -42,13 +42,6 @@ def spec_is(field: str, value: object) -> Callable[[dict[str, Any]], bool]:
     """Whether an object's spec.<field> equals value (a Deployment's replicas, a Service's
     selector), for ``Watcher.wait``."""
     return lambda obj: (obj.get("spec") or {}).get(field) == value
-
-
-def as_json(obj: object) -> dict[str, Any]:
-    """A custom-object response: the client returns it as plain JSON, typed ``object``."""
-    if not isinstance(obj, dict):
-        raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 def list_version(listed: k8s.V1DeploymentList | k8s.V1ServiceList) -> str:

@@ -7,6 +7,7 @@ every change, and each event is stamped the moment its line arrives, before pars
 - ``Watcher``: a raw WATCH of one list call; ``wait`` for the first event of an object
   that satisfies a predicate, ``events`` for all of them.
 - ``VersionRecorder``: every (image, MODEL_VERSION) a Deployment's pod template takes.
+- ``as_json``: a custom-object response (or a watch event's object) as a checked dict.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from modelguard_testenv.controlplane import ControlPlane
 
-__all__ = ["Seen", "VersionRecorder", "Watcher", "template_version"]
+__all__ = ["Seen", "VersionRecorder", "Watcher", "as_json", "template_version"]
+
+
+def as_json(obj: object) -> dict[str, Any]:
+    """A custom-object response: the client returns it as plain JSON, typed ``object``."""
+    if not isinstance(obj, dict):
+        raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 @dataclass(frozen=True)

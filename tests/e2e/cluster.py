@@ -10,16 +10,9 @@ from kubernetes import client as k8s
 
 from modelguard.core import api
 from modelguard_testenv import ControlPlane, wait_for
-from modelguard_testenv.recording import VersionRecorder, Watcher
+from modelguard_testenv.recording import VersionRecorder, Watcher, as_json
 
 T = TypeVar("T")
-
-
-def as_json(obj: object) -> dict[str, Any]:
-    """A custom-object response: the client returns it as plain JSON, typed ``object``."""
-    if not isinstance(obj, dict):
-        raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 class Cluster:

@@ -20,7 +20,8 @@ from kubernetes import client as k8s
 from modelguard.core import api
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
-from tests.e2e.cluster import Cluster, as_json
+from modelguard_testenv.recording import as_json
+from tests.e2e.cluster import Cluster
 from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, image
 
 pytestmark = pytest.mark.e2e
