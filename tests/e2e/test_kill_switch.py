@@ -183,7 +183,9 @@ def test_scale_to_zero_engages_and_release_restores_exact_replicas(
     assert ready is not None
     assert ready["status"] == "False"
 
-    (event,) = events(cluster, "KillSwitchEngaged")
+    (event,) = cluster.wait(
+        lambda: events(cluster, "KillSwitchEngaged"), 5, "a KillSwitchEngaged Event"
+    )
     assert event["type"] == "Warning"
     assert REASON in event["message"]
     assert "by kubectl-patch" in event["message"]
@@ -235,7 +237,9 @@ def test_fallback_switches_the_service_and_leaves_the_model_running(
     assert condition is not None
     assert (condition["status"], condition["reason"]) == ("True", "TrafficOnFallback")
     assert cluster.status(MD)["phase"] == "Killed"
-    (event,) = events(cluster, "KillSwitchEngaged")
+    (event,) = cluster.wait(
+        lambda: events(cluster, "KillSwitchEngaged"), 5, "a KillSwitchEngaged Event"
+    )
     assert f"Service {DEPLOYMENT} switched from app={DEPLOYMENT} to fallback" in event["message"]
     assert not events(cluster, "FallbackUnavailable")
     # The model keeps running (warm, for a fast release), only out of the traffic path.
@@ -287,10 +291,15 @@ def test_fallback_without_ready_pods_also_scales_the_model_to_zero(
     assert condition is not None
     assert (condition["status"], condition["reason"]) == ("True", "FallbackUnavailable")
     assert "fallback has no Ready pods" in condition["message"]
-    (warning,) = events(cluster, "FallbackUnavailable")
+    # The decision's Events are posted after its actions and status write: wait for them.
+    (warning,) = cluster.wait(
+        lambda: events(cluster, "FallbackUnavailable"), 5, "a FallbackUnavailable Event"
+    )
     assert warning["type"] == "Warning"
     assert f"app={FALLBACK} has no Ready pods" in warning["message"]
-    (event,) = events(cluster, "KillSwitchEngaged")
+    (event,) = cluster.wait(
+        lambda: events(cluster, "KillSwitchEngaged"), 5, "a KillSwitchEngaged Event"
+    )
     assert "scaled 3 -> 0 replicas" in event["message"]
 
     patched = release(cluster)
