@@ -23,8 +23,8 @@ from tests.unit.coresim import ACCURACY, T0, Sim, deployment, make_spec, v
 from tests.unit.test_decision import BAD, GOOD, condition, outcomes, promote_current, running_v2
 
 RELATIVE = (
-    'avg_over_time(model_accuracy{model="fraud",version="{{version}}"}[5m])'
-    ' - avg_over_time(model_accuracy{model="fraud",version="{{stableVersion}}"}[5m])'
+    'avg(avg_over_time(model_accuracy{model="fraud",version="{{version}}"}[5m]))'
+    ' - avg(avg_over_time(model_accuracy{model="fraud",version="{{stableVersion}}"}[5m]))'
 )
 
 
