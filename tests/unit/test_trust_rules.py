@@ -117,6 +117,9 @@ def test_promotion_needs_a_check_that_passed_on_data(
         assert sim.status.last_passed_with_data is None
         assert sim.status.phase is Phase.PROGRESSING
         assert condition(sim, cond.READY) == ("False", "Analysing")
+        ready = cond.get_condition(sim.status.conditions, cond.READY)
+        assert ready is not None
+        assert "promotion waits for a check that passes on data" in ready.message
         assert sim.count("VersionPromoted") == 0
 
 
@@ -276,3 +279,21 @@ def test_a_new_version_from_git_ends_the_fight() -> None:
     assert sim.status.git_ops_conflict is not None
     assert sim.status.git_ops_conflict.same(v(3))
     assert sim.status.git_ops_conflict.count == 2
+
+
+def test_evidence_from_before_a_kill_switch_does_not_count_after_its_release() -> None:
+    """The model was stopped: what its checks said before says nothing about now."""
+    sim = Sim(make_spec(1, no_data="pass", promote_after="5m"))
+    sim.settle()
+    sim.set_metric(v(1), GOOD)
+    sim.analyse()
+    assert sim.status.last_passed_with_data is not None
+    sim.kill()
+    sim.settle()
+    sim.advance(timedelta(minutes=1))
+    sim.release()
+    sim.settle()
+    assert sim.status.last_passed_with_data is None
+    sim.set_metric(v(1), None)  # and Prometheus is down after the release
+    sim.analyse_n(30)
+    assert sim.status.known_good_versions == []
