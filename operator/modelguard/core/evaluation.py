@@ -50,7 +50,7 @@ def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
     ):
         return RenderedCheck(check, check.query, None, None, needs_stable_version=True)
     baseline = None
-    if check.baseline_query is not None and "stableVersion" in values:
+    if check.baseline_query is not None and STABLE_VERSION in values:
         baseline = render(check.baseline_query, values)
     samples = render(check.samples_query, values) if check.samples_query is not None else None
     return RenderedCheck(check, render(check.query, values), baseline, samples)

@@ -138,9 +138,10 @@ def _fight(draft: Draft, running: ModelVersion, current: VersionStatus, env: str
             first_seen=draft.now,
             last_seen=draft.now,
         )
+    tag = f" (modelTag {current.model_tag})" if current.model_tag else ""
     fix = (
-        f"set the image in Git to {current.image} (modelTag {current.model_tag}) or clear "
-        f"the quarantine of {running.name} (remove it from status.quarantinedVersions)"
+        f"set the image in Git to {current.image}{tag} or clear the quarantine of "
+        f"{running.name} (remove it from status.quarantinedVersions)"
     )
     draft.put(
         cond.ROLLED_BACK,
