@@ -347,6 +347,49 @@ def test_render_check_renders_all_three_queries_escaped() -> None:
     assert rendered.samples_query == SQ.replace("{{version}}", 'v2\\"}')
 
 
+SQ_STABLE = 'sum(increase(model_labeled_total{version="{{stableVersion}}"}[1h]))'
+Q_STABLE = (
+    'avg_over_time(model_accuracy{version="{{version}}"}[5m])'
+    ' - avg_over_time(model_accuracy{version="{{stableVersion}}"}[5m])'
+)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"query": Q_STABLE, **MAX}, id="query"),
+        pytest.param({**MIN, "samplesQuery": SQ_STABLE, "minSamples": 5}, id="samplesQuery"),
+        pytest.param({"query": Q_STABLE, **MAX, **DROP}, id="query-and-baseline"),
+    ],
+)
+@pytest.mark.parametrize("policy", list(NoDataPolicy), ids=lambda p: p.value)
+def test_a_check_needing_the_missing_stable_version_is_inconclusive(
+    fields: dict[str, Any], policy: NoDataPolicy
+) -> None:
+    """Rendering used to raise TemplateError, which failed every reconcile until a second
+    version was known good. Now: Inconclusive, reason NoStableVersion, nothing queried,
+    and left out of the overall verdict (noData does not turn it into anything)."""
+    rendered = render_check(check(**fields), NO_STABLE)
+    assert rendered.needs_stable_version
+    assert rendered.baseline_query is None
+    assert rendered.samples_query is None
+    r = evaluate_check(rendered, NONE, None, None)
+    assert (r.verdict, r.reason) == (Verdict.INCONCLUSIVE, "NoStableVersion")
+    assert "{{stableVersion}}" in r.message
+    assert metrics_available([r])  # not a Prometheus problem
+    assert overall([r], policy) is Verdict.INCONCLUSIVE
+    assert overall([P, r], policy) is Verdict.PASSED
+    assert overall([F, r], policy) is Verdict.FAILED
+
+
+def test_a_check_needing_the_stable_version_renders_once_there_is_one() -> None:
+    rendered = render_check(check(query=Q_STABLE, **MAX), WITH_STABLE)
+    assert not rendered.needs_stable_version
+    assert rendered.query == Q_STABLE.replace("{{version}}", "v2").replace(
+        "{{stableVersion}}", "v1"
+    )
+
+
 def test_render_check_without_version_is_an_error() -> None:
     with pytest.raises(TemplateError):
         render_check(check(**MIN), {"namespace": "ml", "name": "fraud"})

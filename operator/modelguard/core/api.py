@@ -501,6 +501,16 @@ class RollbackRequest(StatusModel):
     requested_by: str = ""
 
 
+# Recorded so that the fight is announced by one Event, not one per sync, restarts included.
+class GitOpsConflict(ModelVersion):
+    """A quarantined version put back on the Deployment (watch mode), and reverted."""
+
+    restored: str = Field(description="The version name the operator put back.")
+    count: int = Field(description="How many times the version was put back and reverted.")
+    first_seen: datetime
+    last_seen: datetime
+
+
 class Condition(StatusModel):
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -524,8 +534,14 @@ class ModelDeploymentStatus(StatusModel):
     last_evaluation: Evaluation | None = None
     consecutive_failures: int = 0
     passing_since: datetime | None = None
+    last_passed_with_data: datetime | None = Field(
+        default=None,
+        description="Last evaluation of the current version in which a check Passed on "
+        "data (not through noData): promotion needs one within promoteAfter.",
+    )
     last_action_time: datetime | None = None
     handled_rollback_request: str | None = None
+    git_ops_conflict: GitOpsConflict | None = None
     kill_switch: KillSwitchStatus = KillSwitchStatus()
     conditions: list[Condition] = []
 

@@ -5,6 +5,9 @@ Rules users rely on:
 - Inconclusive for missing data, NaN, query errors, too few samples, ambiguous results.
 - Too few samples is never turned into a failure, whatever noData says: a small sample
   is not evidence (this is the gap Flagger's users hit with "no values found").
+- A check whose query or samplesQuery needs {{stableVersion}} while there is none yet is
+  Inconclusive (NoStableVersion) and left out of the overall verdict, as a relative check
+  without a baseline is: it cannot judge the first version, and must not block it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 from modelguard.core.api import Check, CheckResult, NoDataPolicy, Verdict
 from modelguard.core.ports import QueryResult
-from modelguard.core.promql import render
+from modelguard.core.promql import placeholders_in, render
 from modelguard.core.reasons import CheckReason
 
 # Inconclusive reasons that noData=fail|pass may reinterpret; the rest always hold.
@@ -30,13 +33,24 @@ class RenderedCheck:
     query: str
     baseline_query: str | None
     samples_query: str | None
+    # Set when the query or samplesQuery needs {{stableVersion}} and there is none: the
+    # check is then not queried at all (query holds the unrendered template).
+    needs_stable_version: bool = False
+
+
+STABLE_VERSION = "stableVersion"
 
 
 def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
     """Render a check's templates. A relative check without a baseline version gets no
-    baseline query (it is then not applicable, see evaluate_check)."""
+    baseline query (it is then not applicable, see evaluate_check); a check whose own
+    queries need the missing stable version gets none at all (Inconclusive)."""
+    if STABLE_VERSION not in values and any(
+        STABLE_VERSION in placeholders_in(t) for t in (check.query, check.samples_query) if t
+    ):
+        return RenderedCheck(check, check.query, None, None, needs_stable_version=True)
     baseline = None
-    if check.baseline_query is not None and "stableVersion" in values:
+    if check.baseline_query is not None and STABLE_VERSION in values:
         baseline = render(check.baseline_query, values)
     samples = render(check.samples_query, values) if check.samples_query is not None else None
     return RenderedCheck(check, render(check.query, values), baseline, samples)
@@ -151,6 +165,13 @@ def evaluate_check(
     ) -> CheckResult:
         return _result(rendered, value, verdict, reason, message, **extra)
 
+    if rendered.needs_stable_version:
+        return result(
+            Verdict.INCONCLUSIVE,
+            CheckReason.NO_STABLE_VERSION,
+            "the query needs {{stableVersion}}: no known-good version other than the "
+            "current one yet",
+        )
     samples_seen, few, message = _too_few_samples(check, samples)
     if few is not None:
         return result(Verdict.INCONCLUSIVE, few, message, samples=samples_seen)
@@ -202,7 +223,14 @@ def evaluate_check(
 
 
 def overall(results: Sequence[CheckResult], no_data: NoDataPolicy) -> Verdict:
-    """Combine check verdicts: any failure fails; Inconclusive is read through noData."""
+    """Combine check verdicts: any failure fails; Inconclusive is read through noData.
+
+    A check without a stable version to compare with is not applicable: it neither
+    blocks nor makes the verdict; with no other check the verdict is Inconclusive."""
+    applicable = [r for r in results if r.reason != CheckReason.NO_STABLE_VERSION]
+    if results and not applicable:
+        return Verdict.INCONCLUSIVE
+    results = applicable
     if any(r.verdict is Verdict.FAILED for r in results):
         return Verdict.FAILED
     inconclusive = [r for r in results if r.verdict is Verdict.INCONCLUSIVE]

@@ -30,6 +30,8 @@ class ConditionReason(StrEnum):
     DESIRED_VERSION_QUARANTINED = "DesiredVersionQuarantined"
     NEW_VERSION = "NewVersion"
     NO_ROLLBACK = "NoRollback"
+    DESIRED_IS_KNOWN_GOOD = "DesiredIsKnownGood"
+    GITOPS_CONFLICT = "GitOpsConflict"
     # MetricsAvailable (False carries a CheckReason: NoData, QueryError, AmbiguousResult)
     QUERIES_ANSWERED = "QueriesAnswered"
     # Ready
@@ -73,6 +75,9 @@ class CheckReason(StrEnum):
     WITHIN_THRESHOLD = "WithinThreshold"
     THRESHOLD_BREACHED = "ThresholdBreached"
     NO_BASELINE = "NoBaseline"
+    # The check's query or samplesQuery compares with {{stableVersion}} and there is no
+    # known-good version other than the current one yet: not judged, not missing data.
+    NO_STABLE_VERSION = "NoStableVersion"
     TOO_FEW_SAMPLES = "TooFewSamples"
     # Missing data: noData=fail|pass may reinterpret these (see evaluation.overall).
     NO_DATA = "NoData"

@@ -272,6 +272,8 @@ class Reconciler:
         source: MetricsSource, check: Check, values: dict[str, str]
     ) -> CheckResult:
         rendered = render_check(check, values)
+        if rendered.needs_stable_version:  # nothing to ask Prometheus: Inconclusive
+            return evaluate_check(rendered, QueryResult())
 
         async def run(query: str | None) -> QueryResult | None:
             return None if query is None else await source.query(query)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from modelguard.core import conditions as cond
 from modelguard.core.api import (
+    GitOpsConflict,
     ModelDeploymentSpec,
     ModelVersion,
     Outcome,
@@ -87,6 +88,19 @@ def _guard_new(draft: Draft, running: ModelVersion, env: str, *, watch: bool) ->
     draft.put(cond.ROLLED_BACK, "False", ConditionReason.NEW_VERSION, f"detected {running.name}")
 
 
+def _desired_is_current(draft: Draft, desired_spec: VersionSpec, current: ModelVersion) -> None:
+    """The spec asks for what runs: typically, after a rollback, Git was reverted to the
+    version rolled back to. The desired version follows, and the rollback is over."""
+    set_desired(draft, resolve(desired_spec, current))
+    if cond.is_true(draft.status.conditions, cond.ROLLED_BACK):
+        draft.put(
+            cond.ROLLED_BACK,
+            "False",
+            ConditionReason.DESIRED_IS_KNOWN_GOOD,
+            f"the desired version is {current.name}, the known-good version running",
+        )
+
+
 def _revert_drift(draft: Draft, current: ModelVersion, env: str, message: str) -> None:
     """Put back the version this resource guards."""
     draft.actions.append(SetVersion(plain(current), env))
@@ -98,16 +112,55 @@ def _follow_watched(draft: Draft, running: ModelVersion, env: str) -> None:
     current = draft.status.current_version
     if current is None or running.same(current):
         return
-    _guard_new(draft, running, env, watch=True)
     if is_quarantined(draft.status, running):
+        _fight(draft, running, current, env)
+        return
+    draft.status.git_ops_conflict = None  # a new version: whatever fight there was is over
+    _guard_new(draft, running, env, watch=True)
+    draft.event("Normal", EventReason.VERSION_DETECTED, f"Now guarding version {running.name}")
+
+
+def _fight(draft: Draft, running: ModelVersion, current: VersionStatus, env: str) -> None:
+    """Watch mode: a quarantined version is back on the Deployment, typically because a
+    GitOps tool that owns it re-applies what Git says on every sync. Analysing it again
+    would only roll it back again, sync after sync: revert it at once, and say once (the
+    record in status survives restarts) what has to change for the fight to stop."""
+    draft.actions.append(SetVersion(plain(current), env))
+    record = draft.status.git_ops_conflict
+    if record is not None and record.same(running):
+        record = record.model_copy(update={"count": record.count + 1, "last_seen": draft.now})
+    else:
+        record = GitOpsConflict(
+            image=running.image,
+            model_tag=running.model_tag,
+            restored=current.name,
+            count=1,
+            first_seen=draft.now,
+            last_seen=draft.now,
+        )
+    tag = f" (modelTag {current.model_tag})" if current.model_tag else ""
+    fix = (
+        f"set the image in Git to {current.image}{tag} or clear the quarantine of "
+        f"{running.name} (remove it from status.quarantinedVersions)"
+    )
+    draft.put(
+        cond.ROLLED_BACK,
+        "True",
+        ConditionReason.GITOPS_CONFLICT,
+        f"the quarantined version {running.name} was put back on the Deployment "
+        f"{record.count} time(s), last at {record.last_seen.isoformat()}, and reverted to "
+        f"{current.name}; if a GitOps tool owns the Deployment, {fix}",
+    )
+    if record.count == 1:
         draft.event(
             "Warning",
             EventReason.QUARANTINED_VERSION_DEPLOYED,
-            f"The Deployment now runs {running.name}, which was rolled back before; "
-            "guarding it again",
+            f"The Deployment was set to {running.name}, which was rolled back and is "
+            f"quarantined; restored {current.name} without analysing {running.name} again. "
+            f"This Event is not repeated (see status.gitOpsConflict): if a GitOps tool owns "
+            f"the Deployment, {fix}",
         )
-    else:
-        draft.event("Normal", EventReason.VERSION_DETECTED, f"Now guarding version {running.name}")
+    draft.status.git_ops_conflict = record
 
 
 def follow_desired(draft: Draft, spec: ModelDeploymentSpec, workload: Workload, env: str) -> None:
@@ -119,7 +172,10 @@ def follow_desired(draft: Draft, spec: ModelDeploymentSpec, workload: Workload, 
         return
 
     if matches(spec.version, running):
-        if current is None or running.same(current):
+        if current is None:
+            return
+        if running.same(current):
+            _desired_is_current(draft, spec.version, current)
             return
         if is_quarantined(draft.status, running):
             # The rolled-back version was put back on the Deployment behind our back:

@@ -123,6 +123,7 @@ class Draft:
         self.status.current_version = VersionStatus.of(version, self.now)
         self.status.consecutive_failures = 0
         self.status.passing_since = None
+        self.status.last_passed_with_data = None  # evidence is per version
         if kind is not None:
             self.status.pending_action = PendingAction.model_validate(
                 {"kind": kind, "target": plain(version), "reason": reason, "decidedAt": self.now}

@@ -89,6 +89,7 @@ def _kill_switch(
         draft.status.current_version = current.model_copy(update={"since": now})
         draft.status.consecutive_failures = 0
         draft.status.passing_since = None
+        draft.status.last_passed_with_data = None
     return step.status.engaged
 
 

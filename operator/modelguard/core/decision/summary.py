@@ -49,6 +49,16 @@ def _promoted(status: ModelDeploymentStatus) -> bool:
     return current is not None and any(v.same(current) for v in status.known_good_versions)
 
 
+def _passing_without_data(status: ModelDeploymentStatus) -> bool:
+    """The last evaluation passed, but only through noData=pass: no check had data."""
+    last = status.last_evaluation
+    return (
+        last is not None
+        and last.verdict is Verdict.PASSED
+        and not any(c.verdict is Verdict.PASSED and c.value is not None for c in last.checks)
+    )
+
+
 def phase_of(
     spec: ModelDeploymentSpec | None,
     status: ModelDeploymentStatus,
@@ -89,9 +99,10 @@ def finish(draft: Draft, spec: ModelDeploymentSpec, generation: int | None) -> P
     _put_conditions(draft, spec, status)
     readiness = phase_of(spec, status)
     current = status.current_version
-    draft.put(
-        cond.READY, readiness.ready, readiness.reason, f"version {current.name}" if current else ""
-    )
+    message = f"version {current.name}" if current else ""
+    if readiness.reason is ConditionReason.ANALYSING and _passing_without_data(status):
+        message += "; promotion waits for a check that passes on data (noData: pass is none)"
+    draft.put(cond.READY, readiness.ready, readiness.reason, message)
     draft.status.phase = readiness.phase
     draft.status.conditions = observed(draft.status.conditions, generation)
     return Plan(status=draft.get(), actions=tuple(draft.actions), events=tuple(draft.events))

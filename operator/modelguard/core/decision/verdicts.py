@@ -35,6 +35,10 @@ def judge(
     draft.status.last_evaluation = Evaluation(
         time=draft.now, version=current.name, verdict=verdict, checks=list(results)
     )
+    if any(r.verdict is Verdict.PASSED and r.value is not None for r in results):
+        # Real evidence: a check passed on data. noData=pass can make an evaluation
+        # pass without any (Prometheus down); such passes alone never promote.
+        draft.status.last_passed_with_data = draft.now
     available = metrics_available(results)
     was_available = cond.get_condition(draft.status.conditions, cond.METRICS_AVAILABLE)
     if not available and (was_available is None or was_available.status != "False"):
@@ -49,13 +53,17 @@ def judge(
 
 
 def _passed(draft: Draft, analysis: AnalysisSpec, current: VersionStatus) -> None:
-    """Promote the current version once it has passed for promoteAfter without a break."""
+    """Promote the current version once it has passed for promoteAfter without a break,
+    and a check passed on data within that window (status.lastPassedWithData)."""
     passing_since = draft.status.passing_since or draft.now
     draft.status.consecutive_failures = 0
     draft.status.passing_since = passing_since
     promote_after = parse_duration(analysis.promote_after)
     if any(v.same(current) for v in draft.known_good) or draft.now - passing_since < promote_after:
         return
+    evidence_at = draft.status.last_passed_with_data
+    if evidence_at is None or draft.now - evidence_at > promote_after:
+        return  # passed only through noData=pass within the window: no evidence yet
     draft.known_good = [v for v in draft.known_good if not v.same(current)]
     draft.known_good.append(VersionStatus.of(current, draft.now))
     draft.status.stable_version = VersionStatus.of(current, draft.now)
