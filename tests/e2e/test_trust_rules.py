@@ -11,9 +11,17 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.recording import VersionRecorder
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
-from tests.e2e.test_rollback import MD, condition, names, reasons, settled_on, v
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    condition,
+    image,
+    v,
+    version,
+)
+from tests.e2e.scenarios import events as reasons
+from tests.e2e.test_rollback import names, settled_on
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +117,7 @@ def test_reverting_spec_version_to_the_good_version_ends_the_rollback(
     cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
     cluster.wait_promoted(MD, "v1")
 
-    with VersionRecorder(cluster, DEPLOYMENT) as recorder:
+    with cluster.record_versions(DEPLOYMENT) as recorder:
         cluster.patch_spec(MD, {"version": version("v2")})
         cluster.wait(
             lambda: settled_on(cluster, "v1", "RolledBack"), timeout=30, what="rolled back"
@@ -166,11 +174,15 @@ def test_watch_mode_reverts_a_reapplied_quarantined_version_at_once_and_reports_
     for sync in (1, 2):  # Git still says v2: the tool re-applies it
         set_image(cluster, "v2")
         start = time.monotonic()
-        cluster.wait(
-            lambda n=sync: (
+
+        def reverted(n: int = sync) -> bool:
+            return (
                 cluster.running_version(DEPLOYMENT) == v("v1")
                 and (cluster.status(MD).get("gitOpsConflict") or {}).get("count") == n
-            ),
+            )
+
+        cluster.wait(
+            reverted,
             timeout=10,
             what=f"sync {sync} reverted",
         )
