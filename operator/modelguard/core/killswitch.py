@@ -96,6 +96,22 @@ def _engage_fallback(
             )
         )
         out.fallback_ready = False
+    elif not service.selector:
+        # No selector: its endpoints are managed by hand (an external or headless
+        # backend). Setting one hands them to the endpoints controller, which drops the
+        # hand-made ones, and no restore brings them back: never switch such a Service.
+        out.events.append(
+            Event(
+                "Warning",
+                EventReason.FALLBACK_UNAVAILABLE,
+                f"Service {service.name!r} has no selector (its endpoints are managed by "
+                "hand), so traffic cannot be switched to the fallback: scaling the model "
+                "to zero instead",
+            )
+        )
+        out.fallback_ready = False
+        out.scale_to_zero(replicas)
+        return
     else:
         out.saved_selector = dict(service.selector or {})
         out.saved_service = service.name

@@ -116,7 +116,8 @@ class Reconciler:
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
-            await self._invalid(body, status, _spec_error(exc))
+            status = await self._invalid(body, status, _spec_error(exc))
+            _gauge(namespace, name, status)
             return now + RESYNC
 
         evaluation: list[CheckResult] | None = None
@@ -138,14 +139,12 @@ class Reconciler:
             status = await self._commit(body, status, decided, spec)
             if not decided.actions:
                 break
-        telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
-            1 if status.kill_switch.engaged else 0
-        )
+        _gauge(namespace, name, status)
         return min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
 
     async def _invalid(
         self, body: dict[str, Any], status: ModelDeploymentStatus, message: str
-    ) -> None:
+    ) -> ModelDeploymentStatus:
         """Report an invalid spec, and still obey its kill switch if that part (and the
         target) can be read: the switch wins over everything, a typo included."""
         meta = body["metadata"]
@@ -166,7 +165,8 @@ class Reconciler:
             decided = invalid_spec(status, message, generation, self._clock(), kill)
             status = await self._commit(body, status, decided, partial)
             if not decided.actions:
-                return
+                break
+        return status
 
     async def _commit(
         self,
@@ -280,6 +280,13 @@ class Reconciler:
             source.query(rendered.query), run(rendered.baseline_query), run(rendered.samples_query)
         )
         return evaluate_check(rendered, value, baseline, samples)
+
+
+def _gauge(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+    """Users alert on this gauge: it follows the recorded switch, invalid spec or not."""
+    telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
+        1 if status.kill_switch.engaged else 0
+    )
 
 
 def _reason(exc: Exception) -> str:
