@@ -78,7 +78,12 @@ def _kill_switch(
     """Step the kill switch; True while it is engaged (then nothing else is decided)."""
     now = draft.now
     step = kill_switch_step(
-        spec.kill_switch, status.kill_switch, obs.workload, obs.requested_by, now
+        spec.kill_switch,
+        status.kill_switch,
+        obs.workload,
+        obs.requested_by,
+        now,
+        dry_run=obs.dry_run,
     )
     draft.status.kill_switch = step.status
     draft.actions.extend(step.actions)
@@ -133,6 +138,7 @@ class KillSwitchOnly:
     spec: KillSwitchSpec
     workload: Workload
     requested_by: str = ""
+    dry_run: bool = False
 
 
 def invalid_spec(
@@ -153,7 +159,12 @@ def invalid_spec(
     ks_condition: tuple[cond.Status, str, str] | None = None
     if kill_switch is not None and kill_switch.workload.exists:
         step = kill_switch_step(
-            kill_switch.spec, ks, kill_switch.workload, kill_switch.requested_by, now
+            kill_switch.spec,
+            ks,
+            kill_switch.workload,
+            kill_switch.requested_by,
+            now,
+            dry_run=kill_switch.dry_run,
         )
         ks, actions = step.status, step.actions
         events.extend(step.events)
