@@ -200,6 +200,12 @@ def test_scale_to_zero_engages_and_release_restores_exact_replicas(
     assert event["type"] == "Normal"
     assert "restored replicas 7" in event["message"]
     assert cluster.status(MD)["phase"] == "Healthy"
+    # The record outlives the release (and the Events' hour), through the CRD's schema.
+    (record,) = cluster.status(MD)["killSwitchHistory"]
+    assert record["engagedBy"] == record["releasedBy"] == "unknown (field manager kubectl-patch)"
+    assert (record["reason"], record["mode"]) == (REASON, "scaleToZero")
+    assert parse_time(record["engagedAt"]) == parse_time(ks["since"])
+    assert parse_time(record["releasedAt"]) >= parse_time(record["engagedAt"])
     cluster.wait(lambda: ready_replicas(cluster, DEPLOYMENT) == 7, timeout=30, what="7 Ready")
     holds(lambda: cluster.replicas(DEPLOYMENT) == 7, 1.5, "replicas 7 after the release")
     assert len(events(cluster, "KillSwitchEngaged")) == 1
