@@ -139,6 +139,10 @@ class FakeWorkloads:
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
     ) -> Workload:
         guarded = dict(guarded_objects(spec.target_ref.name, spec.kill_switch, status.kill_switch))
+        # As the adapter: the Service and the fallback's pods only while switching.
+        switching = spec.kill_switch.enabled or status.kill_switch.engaged
+        if not switching:
+            guarded.pop(SERVICE, None)
         self.reads.extend(guarded.items())
         deployment = self.deployments.get((namespace, guarded[DEPLOYMENT]))
         if deployment is None:
@@ -154,9 +158,14 @@ class FakeWorkloads:
             service = ServiceState(service_name, selector is not None, dict(selector or {}))
         fallback = spec.kill_switch.fallback
         fallback_ready: int | None = None
-        if fallback is not None and KillSwitchMode.FALLBACK in (
-            spec.kill_switch.mode,
-            status.kill_switch.mode,
+        if (
+            switching
+            and fallback is not None
+            and KillSwitchMode.FALLBACK
+            in (
+                spec.kill_switch.mode,
+                status.kill_switch.mode,
+            )
         ):
             fallback_ready = sum(
                 1

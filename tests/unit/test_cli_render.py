@@ -292,6 +292,39 @@ def test_history_is_oldest_first_with_quarantine_and_known_good() -> None:
     assert "Known good versions: 2.3.1" in out
 
 
+def test_history_shows_the_kill_switch_audit_trail_oldest_first() -> None:
+    obj = copy.deepcopy(degraded())
+    obj["status"]["killSwitchHistory"] = [
+        {
+            "engagedAt": "2026-11-19T08:00:00Z",
+            "engagedBy": "alice@example.com",
+            "reason": "INC-41: wrong scores",
+            "mode": "scaleToZero",
+            "releasedAt": "2026-11-19T09:30:00Z",
+            "releasedBy": "unknown (field manager kubectl-patch)",
+        },
+        {
+            "engagedAt": "2026-11-20T11:58:00Z",
+            "engagedBy": "bob",
+            "reason": "INC-42",
+            "mode": "fallback",
+        },
+    ]
+    lines = cli_render.history_view(obj).splitlines()
+    start = lines.index("Kill switch:")
+    header, first, second = lines[start + 1 : start + 4]
+    assert header.split() == ["ENGAGED", "BY", "MODE", "RELEASED", "RELEASED", "BY", "REASON"]
+    assert first.split()[:4] == ["2026-11-19", "08:00:00Z", "alice@example.com", "scaleToZero"]
+    assert "2026-11-19 09:30:00Z   unknown (field manager kubectl-patch)" in first
+    assert first.endswith("INC-41: wrong scores")
+    assert "still engaged" in second and second.endswith("INC-42")
+    assert cli_render.history_json(obj)["killSwitchHistory"][1]["engagedBy"] == "bob"
+
+
+def test_history_of_a_kill_switch_never_engaged() -> None:
+    assert "Kill switch:\n  never engaged" in cli_render.history_view(degraded())
+
+
 def test_history_without_status() -> None:
     obj = copy.deepcopy(degraded())
     del obj["status"]

@@ -17,6 +17,7 @@ from modelguard.cli.requests import (
     rollback_request,
 )
 from modelguard.core import api
+from modelguard.core.metadata import requested_by
 
 REQUESTED_BY = "modelguard.io/requested-by"
 ROLLBACK_REQUEST = "modelguard.io/rollback-request"
@@ -28,9 +29,16 @@ def test_annotation_names_are_the_apis() -> None:
 
 
 def test_kill_patch_touches_only_the_kill_switch_and_the_requester() -> None:
+    kill = {"enabled": True, "reason": "fraud spike"}
     assert kill_patch("fraud spike", None, "alice") == {
-        "metadata": {"annotations": {REQUESTED_BY: "alice"}},
-        "spec": {"killSwitch": {"enabled": True, "reason": "fraud spike"}},
+        "metadata": {
+            "annotations": {
+                REQUESTED_BY: json.dumps(
+                    {"user": "alice", "killSwitch": kill}, separators=(",", ":")
+                )
+            }
+        },
+        "spec": {"killSwitch": kill},
     }
     with_mode = kill_patch("x", api.KillSwitchMode.FALLBACK, "alice")
     assert with_mode["spec"]["killSwitch"]["mode"] == "fallback"
@@ -50,10 +58,47 @@ def test_kill_needs_a_real_reason(reason: str) -> None:
 
 
 def test_release_patch_disables_and_clears_the_reason() -> None:
+    release = {"enabled": False, "reason": ""}
     assert release_patch("bob") == {
-        "metadata": {"annotations": {REQUESTED_BY: "bob"}},
-        "spec": {"killSwitch": {"enabled": False, "reason": ""}},
+        "metadata": {
+            "annotations": {
+                REQUESTED_BY: json.dumps(
+                    {"user": "bob", "killSwitch": release}, separators=(",", ":")
+                )
+            }
+        },
+        "spec": {"killSwitch": release},
     }
+
+
+PRECONFIGURED = {
+    "mode": "scaleToZero",
+    "fallback": {"serviceName": "fraud", "selector": {"a": "b"}},
+}
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        kill_patch("INC-7", None, "alice"),
+        kill_patch("INC-7", api.KillSwitchMode.FALLBACK, "alice"),
+        release_patch("alice"),
+    ],
+)
+def test_the_operator_credits_the_cli_user_for_exactly_the_change_it_made(
+    patch: dict[str, Any],
+) -> None:
+    """The annotation names the user only for the kill switch this patch sets: the same
+    annotation under a kill switch changed since by someone else names nobody."""
+    body = {
+        "metadata": patch["metadata"],
+        # As stored: the CLI's fields merged into a preconfigured kill switch.
+        "spec": {"killSwitch": {**PRECONFIGURED, **patch["spec"]["killSwitch"]}},
+    }
+    assert requested_by(body) == "alice"
+    changed = not patch["spec"]["killSwitch"]["enabled"]
+    body["spec"]["killSwitch"] |= {"enabled": changed, "reason": "someone else's"}
+    assert requested_by(body) == ""
 
 
 def test_rollback_request_json_round_trips_through_the_api_model() -> None:
@@ -61,7 +106,7 @@ def test_rollback_request_json_round_trips_through_the_api_model() -> None:
     patch = rollback_patch(request)
     annotations = patch["metadata"]["annotations"]
     assert set(patch) == {"metadata"}
-    assert annotations[REQUESTED_BY] == "alice"
+    assert REQUESTED_BY not in annotations  # that one describes kill-switch changes
     payload = json.loads(annotations[ROLLBACK_REQUEST])
     assert payload == {
         "id": "abc123",

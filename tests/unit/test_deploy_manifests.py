@@ -112,3 +112,16 @@ def test_kind_config_is_one_control_plane_node() -> None:
     assert config["kind"] == "Cluster"
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
     assert config["nodes"] == [{"role": "control-plane"}]
+
+
+def test_every_operator_setting_is_documented_and_in_the_manifest() -> None:
+    """A setting nobody can find is one nobody sets: each MODELGUARD_ variable the
+    operator reads is in the README; dry run is offered in deploy/operator.yaml as a
+    commented option (on by a default manifest it would stop every rollback)."""
+    source = (REPO / "operator" / "modelguard" / "runtime" / "settings.py").read_text()
+    names = set(re.findall(r'"(MODELGUARD_[A-Z_]+)"', source))
+    assert "MODELGUARD_DRY_RUN" in names
+    readme = (REPO / "README.md").read_text()
+    manifest = (DEPLOY / "operator.yaml").read_text()
+    assert [n for n in sorted(names) if n not in readme] == []
+    assert "# - name: MODELGUARD_DRY_RUN" in manifest

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modelguard.core import api
-from modelguard.core.metadata import requested_by, rollback_request
+from modelguard.core.metadata import requested_by, requester_annotation, rollback_request
 
 
 def managed(manager: str, time: str, *spec_fields: str) -> dict[str, Any]:
@@ -19,15 +19,50 @@ def managed(manager: str, time: str, *spec_fields: str) -> dict[str, Any]:
     }
 
 
-REQUESTED_BY: list[tuple[str, dict[str, Any], str]] = [
-    ("nothing to go by", {}, ""),
+KILL = {"enabled": True, "reason": "INC-7"}
+RELEASED = {"enabled": False, "reason": ""}
+ALICE_KILLED = requester_annotation("alice", KILL)
+BY_KUBECTL = [managed("kubectl-patch", "2026-01-01T00:00:00Z", "f:killSwitch")]
+
+# (case, metadata, spec.killSwitch, expected)
+REQUESTED_BY: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
+    ("nothing to go by", {}, KILL, ""),
     (
-        "the CLI's annotation wins",
-        {
-            "annotations": {api.ANNOTATION_REQUESTED_BY: "alice"},
-            "managedFields": [managed("kubectl-patch", "2026-01-01T00:00:00Z", "f:killSwitch")],
-        },
+        "the CLI's annotation of this very change wins",
+        {"annotations": {api.ANNOTATION_REQUESTED_BY: ALICE_KILLED}, "managedFields": BY_KUBECTL},
+        KILL,
         "alice",
+    ),
+    (
+        "a mode the CLI set must still be the spec's",
+        {
+            "annotations": {
+                api.ANNOTATION_REQUESTED_BY: requester_annotation(
+                    "alice", {**KILL, "mode": "fallback"}
+                )
+            },
+            "managedFields": BY_KUBECTL,
+        },
+        {**KILL, "mode": "scaleToZero"},
+        "unknown (field manager kubectl-patch)",
+    ),
+    (
+        "a stale annotation: someone changed spec.killSwitch since",
+        {"annotations": {api.ANNOTATION_REQUESTED_BY: ALICE_KILLED}, "managedFields": BY_KUBECTL},
+        RELEASED,
+        "unknown (field manager kubectl-patch)",
+    ),
+    (
+        "a plain name (hand-written, older CLI) is tied to no change",
+        {"annotations": {api.ANNOTATION_REQUESTED_BY: "alice"}, "managedFields": BY_KUBECTL},
+        KILL,
+        "unknown (field manager kubectl-patch)",
+    ),
+    (
+        "a client library's default field manager is no person either",
+        {"managedFields": [managed("OpenAPI-Generator", "2026-01-01T00:00:00Z", "f:killSwitch")]},
+        KILL,
+        "unknown (field manager OpenAPI-Generator)",
     ),
     (
         "else the newest writer of spec.killSwitch",
@@ -38,29 +73,32 @@ REQUESTED_BY: list[tuple[str, dict[str, Any], str]] = [
                 managed("helm", "2026-01-03T00:00:00Z", "f:version"),
             ]
         },
-        "argocd-controller",
+        KILL,
+        "unknown (field manager argocd-controller)",
     ),
     (
         "an empty annotation does not count",
-        {
-            "annotations": {api.ANNOTATION_REQUESTED_BY: ""},
-            "managedFields": [managed("kubectl-patch", "2026-01-01T00:00:00Z", "f:killSwitch")],
-        },
-        "kubectl-patch",
+        {"annotations": {api.ANNOTATION_REQUESTED_BY: ""}, "managedFields": BY_KUBECTL},
+        KILL,
+        "unknown (field manager kubectl-patch)",
     ),
     (
         "writers of other fields only",
         {"managedFields": [managed("helm", "2026-01-03T00:00:00Z", "f:version")]},
+        KILL,
         "",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("metadata", "expected"), [c[1:] for c in REQUESTED_BY], ids=[c[0] for c in REQUESTED_BY]
+    ("metadata", "kill_switch", "expected"),
+    [c[1:] for c in REQUESTED_BY],
+    ids=[c[0] for c in REQUESTED_BY],
 )
-def test_requested_by(metadata: dict[str, Any], expected: str) -> None:
-    assert requested_by({"metadata": metadata}) == expected
+def test_requested_by(metadata: dict[str, Any], kill_switch: dict[str, Any], expected: str) -> None:
+    body = {"metadata": metadata, "spec": {"killSwitch": kill_switch}}
+    assert requested_by(body) == expected
 
 
 REQUEST = {"id": "r-1", "to": "v1", "reason": "bad", "requestedBy": "alice"}

@@ -138,7 +138,11 @@ class KubeAdapter:
             spec.kill_switch.mode is KillSwitchMode.FALLBACK
             or status.kill_switch.mode is KillSwitchMode.FALLBACK
         )
-        service_name = guarded.get(SERVICE)
+        # The Service and the fallback's pods matter only while the switch is engaging,
+        # engaged or releasing: a preconfigured fallback must not cost a GET and a LIST
+        # on every reconcile of a model that runs normally.
+        switching = spec.kill_switch.enabled or status.kill_switch.engaged
+        service_name = guarded.get(SERVICE) if switching else None
         if service_name is not None:
             svc = self._read(self._core.read_namespaced_service, service_name, namespace)
             service = ServiceState(
@@ -146,7 +150,7 @@ class KubeAdapter:
                 exists=svc is not None,
                 selector=dict((svc or {}).get("spec", {}).get("selector") or {}),
             )
-        if fallback is not None and uses_fallback:
+        if fallback is not None and uses_fallback and switching:
             fallback_ready = self._ready_pods(namespace, fallback.selector)
         autoscaler = None
         if spec.kill_switch.enabled and not status.kill_switch.engaged:
@@ -176,7 +180,15 @@ class KubeAdapter:
         return cast(dict[str, Any], self._client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
 
     def _autoscaler(self, namespace: str, deployment: str) -> str | None:
-        listed = self._plain(self._autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace))
+        """The HPA that targets the Deployment. Best-effort: it only adds a note to the
+        engage Event, so a refusal (no RBAC for HPAs, 403) must not fail the engage."""
+        try:
+            listed = self._plain(
+                self._autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace)
+            )
+        except ApiException as exc:
+            log.debug("HorizontalPodAutoscalers not listed: %s", exc.reason)
+            return None
         for hpa in listed.get("items", []):
             ref = hpa.get("spec", {}).get("scaleTargetRef", {})
             if ref.get("kind") == "Deployment" and ref.get("name") == deployment:

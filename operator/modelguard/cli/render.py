@@ -436,7 +436,28 @@ def history_view(obj: Mapping[str, Any]) -> str:
         lines.append("  none")
     known = ", ".join(k.name for k in st.known_good_versions) or "none"
     lines.append(f"Known good versions: {known}")
+    lines.append("")
+    lines.append("Kill switch:")
+    lines.append(kill_switch_history_table(st.kill_switch_history))
     return "\n".join(lines)
+
+
+def kill_switch_history_table(records: Sequence[api.KillSwitchRecord]) -> str:
+    """Engagements, oldest first; an open one is still engaged."""
+    if not records:
+        return "  never engaged"
+    rows = [
+        [
+            timestamp(r.engaged_at),
+            r.engaged_by or NONE,
+            r.mode.value if r.mode else NONE,
+            timestamp(r.released_at) if r.released_at else "still engaged",
+            (r.released_by or NONE) if r.released_at else NONE,
+            one_line(r.reason, 80) or NONE,
+        ]
+        for r in records
+    ]
+    return table(["ENGAGED", "BY", "MODE", "RELEASED", "RELEASED BY", "REASON"], rows, indent="  ")
 
 
 # --------------------------------------------------------------------------- json
@@ -462,4 +483,6 @@ def status_json(objects: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def history_json(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return _json_object(obj, ["history", "quarantinedVersions", "knownGoodVersions"])
+    return _json_object(
+        obj, ["history", "quarantinedVersions", "knownGoodVersions", "killSwitchHistory"]
+    )

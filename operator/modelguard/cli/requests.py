@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelguard.core import api
+from modelguard.core.metadata import requester_annotation
 
 
 class RequestError(Exception):
@@ -25,18 +26,23 @@ def kill_patch(reason: str, mode: api.KillSwitchMode | None, requested_by: str) 
     kill: dict[str, Any] = {"enabled": True, "reason": reason}
     if mode is not None:
         kill["mode"] = mode.value
-    return {
-        "metadata": {"annotations": {api.ANNOTATION_REQUESTED_BY: requested_by}},
-        "spec": {"killSwitch": kill},
-    }
+    return _kill_switch_patch(kill, requested_by)
 
 
 def release_patch(requested_by: str) -> dict[str, Any]:
-    # The reason describes an engaged switch; the operator's Events and status keep the
-    # record of the past one, so the spec goes back to its clean state.
+    # The reason describes an engaged switch; the operator's status.killSwitchHistory
+    # keeps the record of the past one, so the spec goes back to its clean state.
+    return _kill_switch_patch({"enabled": False, "reason": ""}, requested_by)
+
+
+def _kill_switch_patch(kill: dict[str, Any], requested_by: str) -> dict[str, Any]:
+    """The change and who asked for it, in one patch; the annotation names the fields
+    set, so the operator credits the user only for exactly this change."""
     return {
-        "metadata": {"annotations": {api.ANNOTATION_REQUESTED_BY: requested_by}},
-        "spec": {"killSwitch": {"enabled": False, "reason": ""}},
+        "metadata": {
+            "annotations": {api.ANNOTATION_REQUESTED_BY: requester_annotation(requested_by, kill)}
+        },
+        "spec": {"killSwitch": kill},
     }
 
 
@@ -51,11 +57,12 @@ def rollback_request(
 
 def rollback_patch(request: api.RollbackRequest) -> dict[str, Any]:
     payload = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # The request carries its requester; the requested-by annotation describes a
+    # kill-switch change and is left to it.
     return {
         "metadata": {
             "annotations": {
                 api.ANNOTATION_ROLLBACK_REQUEST: json.dumps(payload, separators=(",", ":")),
-                api.ANNOTATION_REQUESTED_BY: request.requested_by,
             }
         }
     }

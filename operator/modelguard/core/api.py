@@ -35,6 +35,7 @@ ANNOTATION_ROLLBACK_REQUEST = f"{GROUP}/rollback-request"
 HISTORY_LIMIT = 20
 QUARANTINE_LIMIT = 20
 KNOWN_GOOD_LIMIT = 10
+KILL_SWITCH_HISTORY_LIMIT = 20
 
 
 def _cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
@@ -467,6 +468,19 @@ class KillSwitchStatus(StatusModel):
     fallback_ready: bool | None = None
 
 
+class KillSwitchRecord(StatusModel):
+    """One engagement of the kill switch, kept after its release (Events expire in an
+    hour; this is the durable audit trail). `by` is a verified requester, or "unknown
+    (field manager X)" when only managedFields tell (core.metadata.requested_by)."""
+
+    engaged_at: datetime
+    engaged_by: str = ""
+    reason: str = ""
+    mode: KillSwitchMode | None = None
+    released_at: datetime | None = None
+    released_by: str = ""
+
+
 class PendingAction(StatusModel):
     """A version change decided and recorded but not yet seen on the Deployment.
 
@@ -543,6 +557,8 @@ class ModelDeploymentStatus(StatusModel):
     handled_rollback_request: str | None = None
     git_ops_conflict: GitOpsConflict | None = None
     kill_switch: KillSwitchStatus = KillSwitchStatus()
+    #: The last KILL_SWITCH_HISTORY_LIMIT engagements, oldest first.
+    kill_switch_history: list[KillSwitchRecord] = []
     conditions: list[Condition] = []
 
     def to_wire(self) -> dict[str, Any]:

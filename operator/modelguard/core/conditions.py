@@ -20,6 +20,8 @@ class ConditionType(StrEnum):
     KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
     METRICS_AVAILABLE = "MetricsAvailable"
     INVALID_SPEC = "InvalidSpec"
+    # Only while the operator runs with MODELGUARD_DRY_RUN (see core.dryrun).
+    DRY_RUN = "DryRun"
 
 
 # Short names, as the core has always spelled them.
@@ -29,7 +31,9 @@ ROLLED_BACK = ConditionType.ROLLED_BACK
 KILL_SWITCH_ENGAGED = ConditionType.KILL_SWITCH_ENGAGED
 METRICS_AVAILABLE = ConditionType.METRICS_AVAILABLE
 INVALID_SPEC = ConditionType.INVALID_SPEC
+DRY_RUN = ConditionType.DRY_RUN
 
+# Every condition a decision always writes (DryRun is written only in dry-run mode).
 ALL_TYPES = (READY, DEGRADED, ROLLED_BACK, KILL_SWITCH_ENGAGED, METRICS_AVAILABLE, INVALID_SPEC)
 
 Status = Literal["True", "False", "Unknown"]

@@ -51,13 +51,17 @@ def step(
     workload: Workload,
     requested_by: str,
     now: datetime,
+    *,
+    dry_run: bool = False,
 ) -> KillSwitchStep:
+    """dry_run: the restore is never written, so it can never be observed; the release
+    is recorded at once with the restore as a held action (see core.dryrun)."""
     if spec.enabled and not status.engaged:
         return _engage(spec, workload, requested_by, now)
     if spec.enabled:
         return _enforce(spec, status, workload)
     if status.engaged:
-        return _release(status, workload, requested_by)
+        return _release(status, workload, requested_by, dry_run)
     return KillSwitchStep(status=status)
 
 
@@ -96,6 +100,22 @@ def _engage_fallback(
             )
         )
         out.fallback_ready = False
+    elif not service.selector:
+        # No selector: its endpoints are managed by hand (an external or headless
+        # backend). Setting one hands them to the endpoints controller, which drops the
+        # hand-made ones, and no restore brings them back: never switch such a Service.
+        out.events.append(
+            Event(
+                "Warning",
+                EventReason.FALLBACK_UNAVAILABLE,
+                f"Service {service.name!r} has no selector (its endpoints are managed by "
+                "hand), so traffic cannot be switched to the fallback: scaling the model "
+                "to zero instead",
+            )
+        )
+        out.fallback_ready = False
+        out.scale_to_zero(replicas)
+        return
     else:
         out.saved_selector = dict(service.selector or {})
         out.saved_service = service.name
@@ -214,7 +234,9 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
     return KillSwitchStep(status=new_status, actions=tuple(actions), events=tuple(events))
 
 
-def _release(status: KillSwitchStatus, workload: Workload, requested_by: str) -> KillSwitchStep:
+def _release(
+    status: KillSwitchStatus, workload: Workload, requested_by: str, dry_run: bool
+) -> KillSwitchStep:
     saved = status.saved or SavedWorkload()
     actions: list[Action] = []
     if saved.replicas is not None and workload.replicas != saved.replicas:
@@ -227,7 +249,7 @@ def _release(status: KillSwitchStatus, workload: Workload, requested_by: str) ->
         and service.selector != saved.selector
     ):
         actions.append(SetSelector(service.name, dict(saved.selector)))
-    if actions:
+    if actions and not dry_run:
         # Stay engaged until the restore is observed: a crash now restores again.
         return KillSwitchStep(status=status, actions=tuple(actions))
     restored = []
@@ -241,4 +263,6 @@ def _release(status: KillSwitchStatus, workload: Workload, requested_by: str) ->
         f"Kill switch released{_by(requested_by)}: restored {', '.join(restored) or 'nothing'}"
         "; analysis restarts with a fresh warmup",
     )
-    return KillSwitchStep(status=KillSwitchStatus(), events=(event,), released=True)
+    return KillSwitchStep(
+        status=KillSwitchStatus(), actions=tuple(actions), events=(event,), released=True
+    )

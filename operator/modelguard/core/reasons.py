@@ -21,6 +21,8 @@ class ConditionReason(StrEnum):
     FALLBACK_UNAVAILABLE = "FallbackUnavailable"
     SCALED_TO_ZERO = "ScaledToZero"
     RELEASED = "Released"
+    # DryRun
+    DRY_RUN = "DryRun"
     # Degraded
     CHECKS_FAILING = "ChecksFailing"
     CHECKS_PASSING = "ChecksPassing"

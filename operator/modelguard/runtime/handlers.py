@@ -47,7 +47,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelguard")
     )
     scheduler = Scheduler(
-        Reconciler(KubeAdapter(load_api_client(config.threads)), PrometheusMetrics).reconcile,
+        Reconciler(
+            KubeAdapter(load_api_client(config.threads)),
+            PrometheusMetrics,
+            dry_run=config.dry_run,
+        ).reconcile,
         concurrency=config.concurrency,
         max_backoff=config.max_backoff_seconds,
     )
@@ -57,6 +61,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)
     log.info("modelguard started", extra={"settings": repr(config)})
+    if config.dry_run:
+        log.warning("Dry run: decisions are recorded, nothing is written to any workload")
 
 
 def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:

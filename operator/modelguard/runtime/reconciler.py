@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from modelguard.core import dryrun
 from modelguard.core.api import (
     AnalysisSpec,
     Check,
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 
 # A reconcile that acted looks again at once to confirm; this bounds that loop.
 MAX_PASSES = 4
+# Dry run: a held action (a pending version, a kill switch to enforce) never gets
+# confirmed, so its short recheck would poll the same answer forever; watches still wake
+# the reconcile at once on any change of the objects.
+DRY_RUN_RECHECK = timedelta(seconds=60)
 # Level-based safety net: even with no event and no analysis, look again this often.
 RESYNC = timedelta(minutes=5)
 
@@ -92,8 +97,11 @@ class Reconciler:
         kube: Workloads,
         metrics_factory: MetricsFactory,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        dry_run: bool = False,
     ) -> None:
         self._kube = kube
+        self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
         self._metrics_factory = metrics_factory
 
@@ -116,7 +124,8 @@ class Reconciler:
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
-            await self._invalid(body, status, _spec_error(exc))
+            status = await self._invalid(body, status, _spec_error(exc))
+            _gauge(namespace, name, status)
             return now + RESYNC
 
         evaluation: list[CheckResult] | None = None
@@ -131,21 +140,22 @@ class Reconciler:
                 spec,
                 status,
                 generation,
-                Observation(workload, who, request, evaluation),
+                Observation(workload, who, request, evaluation, dry_run=self._dry_run),
                 self._clock(),
             )
             evaluation = None  # one evaluation is judged once
             status = await self._commit(body, status, decided, spec)
-            if not decided.actions:
-                break
-        telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
-            1 if status.kill_switch.engaged else 0
-        )
-        return min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
+            if not decided.actions or self._dry_run:
+                break  # in dry run, looking again would observe the same workload
+        _gauge(namespace, name, status)
+        due = min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
+        if self._dry_run and decided.actions:
+            due = max(due, self._clock() + DRY_RUN_RECHECK)
+        return due
 
     async def _invalid(
         self, body: dict[str, Any], status: ModelDeploymentStatus, message: str
-    ) -> None:
+    ) -> ModelDeploymentStatus:
         """Report an invalid spec, and still obey its kill switch if that part (and the
         target) can be read: the switch wins over everything, a typo included."""
         meta = body["metadata"]
@@ -162,11 +172,14 @@ class Reconciler:
             kill: KillSwitchOnly | None = None
             if partial is not None and (partial.kill_switch.enabled or status.kill_switch.engaged):
                 workload = await self._kube.read_workload(meta["namespace"], partial, status)
-                kill = KillSwitchOnly(partial.kill_switch, workload, requested_by(body))
+                kill = KillSwitchOnly(
+                    partial.kill_switch, workload, requested_by(body), dry_run=self._dry_run
+                )
             decided = invalid_spec(status, message, generation, self._clock(), kill)
             status = await self._commit(body, status, decided, partial)
-            if not decided.actions:
-                return
+            if not decided.actions or self._dry_run:
+                break
+        return status
 
     async def _commit(
         self,
@@ -184,6 +197,12 @@ class Reconciler:
         delays stopping a model.
         """
         meta = body["metadata"]
+        if self._dry_run and spec is not None:
+            decided = dryrun.hold(
+                decided, before, spec.target_ref.name, self._clock(), meta.get("generation")
+            )
+        elif not self._dry_run:
+            decided = dryrun.clear(decided)
         fresh = [
             OutgoingEvent(
                 name=f"{meta['name'][:200]}.{uuid.uuid4().hex[:16]}",
@@ -207,7 +226,9 @@ class Reconciler:
                 extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
             )
         try:
-            if spec is not None:
+            if spec is not None and self._dry_run:
+                self._describe(meta["namespace"], spec, decided.actions, status != before)
+            elif spec is not None:
                 await self._act(meta["namespace"], spec, decided.actions)
         finally:
             # Announced even when an action failed: the decision stands (it is recorded
@@ -227,6 +248,20 @@ class Reconciler:
                 extra={"action": repr(action)},
             )
             await self._kube.apply(namespace, spec, action)
+
+    @staticmethod
+    def _describe(
+        namespace: str, spec: ModelDeploymentSpec, actions: tuple[Action, ...], new: bool
+    ) -> None:
+        """Dry run: log what would be written. At info once per decision (it changed the
+        status); the same held action seen again on a later reconcile only at debug."""
+        for action in actions:
+            log.log(
+                logging.INFO if new else logging.DEBUG,
+                "dry run: would %s",
+                dryrun.describe(action, f"{namespace}/{spec.target_ref.name}"),
+                extra={"action": repr(action)},
+            )
 
     async def _announce(
         self, body: dict[str, Any], status: ModelDeploymentStatus
@@ -282,6 +317,13 @@ class Reconciler:
             source.query(rendered.query), run(rendered.baseline_query), run(rendered.samples_query)
         )
         return evaluate_check(rendered, value, baseline, samples)
+
+
+def _gauge(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+    """Users alert on this gauge: it follows the recorded switch, invalid spec or not."""
+    telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
+        1 if status.kill_switch.engaged else 0
+    )
 
 
 def _reason(exc: Exception) -> str:

@@ -18,6 +18,9 @@ class Settings:
     #: the Kubernetes client's connection pool. asyncio's default, min(32, CPUs + 4), is 6
     #: on 2 cores: 16 concurrent reconciles would then queue for threads, not for the API.
     threads: int = 32
+    #: Decide and record everything (status, Events, logs) but write nothing to any
+    #: Deployment or Service: to watch what the operator would do before trusting it.
+    dry_run: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,4 +32,16 @@ class Settings:
                 env.get("MODELGUARD_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds)
             ),
             threads=int(env.get("MODELGUARD_THREADS", cls.threads)),
+            dry_run=_flag(env.get("MODELGUARD_DRY_RUN", "")),
         )
+
+
+def _flag(value: str) -> bool:
+    """true/1/yes (any case) is on; empty, false/0/no is off; anything else is refused,
+    so that a typo cannot silently turn dry run off and let the operator write."""
+    word = value.strip().lower()
+    if word in ("true", "1", "yes"):
+        return True
+    if word in ("", "false", "0", "no"):
+        return False
+    raise ValueError(f"MODELGUARD_DRY_RUN must be true or false, not {value!r}")

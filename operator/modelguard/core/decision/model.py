@@ -15,6 +15,7 @@ class Observation:
     requested_by: str = ""
     rollback_request: RollbackRequest | None = None
     evaluation: Sequence[CheckResult] | None = None  # taken this tick, if one was due
+    dry_run: bool = False  # nothing is written to the workload (core.dryrun)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from modelguard.core.decision.summary import finish, kill_message, kill_reason, 
 from modelguard.core.decision.verdicts import judge
 from modelguard.core.decision.versions import plain, tag_env
 from modelguard.core.killswitch import step as kill_switch_step
+from modelguard.core.killswitch_audit import record as record_kill_switch
 from modelguard.core.reasons import ConditionReason, EventReason
 from modelguard.core.workload import Action, Event, SetVersion, Workload
 
@@ -78,9 +79,22 @@ def _kill_switch(
     """Step the kill switch; True while it is engaged (then nothing else is decided)."""
     now = draft.now
     step = kill_switch_step(
-        spec.kill_switch, status.kill_switch, obs.workload, obs.requested_by, now
+        spec.kill_switch,
+        status.kill_switch,
+        obs.workload,
+        obs.requested_by,
+        now,
+        dry_run=obs.dry_run,
     )
     draft.status.kill_switch = step.status
+    draft.status.kill_switch_history = record_kill_switch(
+        status.kill_switch_history,
+        status.kill_switch,
+        step.status,
+        step.released,
+        obs.requested_by,
+        now,
+    )
     draft.actions.extend(step.actions)
     draft.events.extend(step.events)
     current = draft.status.current_version
@@ -134,6 +148,7 @@ class KillSwitchOnly:
     spec: KillSwitchSpec
     workload: Workload
     requested_by: str = ""
+    dry_run: bool = False
 
 
 def invalid_spec(
@@ -151,10 +166,19 @@ def invalid_spec(
     )
     actions: tuple[Action, ...] = ()
     ks = status.kill_switch
+    history = status.kill_switch_history
     ks_condition: tuple[cond.Status, str, str] | None = None
     if kill_switch is not None and kill_switch.workload.exists:
         step = kill_switch_step(
-            kill_switch.spec, ks, kill_switch.workload, kill_switch.requested_by, now
+            kill_switch.spec,
+            ks,
+            kill_switch.workload,
+            kill_switch.requested_by,
+            now,
+            dry_run=kill_switch.dry_run,
+        )
+        history = record_kill_switch(
+            history, ks, step.status, step.released, kill_switch.requested_by, now
         )
         ks, actions = step.status, step.actions
         events.extend(step.events)
@@ -162,7 +186,13 @@ def invalid_spec(
             ks_condition = ("True", kill_reason(ks), kill_message(ks))
         else:
             ks_condition = ("False", ConditionReason.RELEASED, "")
-    new = status.model_copy(update={"observed_generation": generation, "kill_switch": ks})
+    new = status.model_copy(
+        update={
+            "observed_generation": generation,
+            "kill_switch": ks,
+            "kill_switch_history": history,
+        }
+    )
     readiness = phase_of(None, new)
 
     # Upserted in this order so that a first write lists them as it always has.
