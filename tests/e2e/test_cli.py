@@ -180,6 +180,72 @@ def test_fleet_kill_and_release(run: Any, custom: k8s.CustomObjectsApi, ns: str)
         assert obj["spec"]["killSwitch"]["reason"] == ""
 
 
+def _engaged(custom: k8s.CustomObjectsApi, ns: str) -> dict[str, tuple[bool, str, str]]:
+    """name -> (enabled, reason, requested-by) as stored."""
+    return {
+        o["metadata"]["name"]: (
+            bool(o["spec"].get("killSwitch", {}).get("enabled")),
+            o["spec"].get("killSwitch", {}).get("reason", ""),
+            (o["metadata"].get("annotations") or {}).get(api.ANNOTATION_REQUESTED_BY, ""),
+        )
+        for o in _all(custom, ns)
+    }
+
+
+def test_fleet_kill_keeps_another_incidents_switch_and_release_picks_by_reason(
+    run: Any, custom: k8s.CustomObjectsApi, ns: str
+) -> None:
+    """Trust item 12: a second incident's `kill --all` must not relabel, and its
+    `release --all` must not release, a switch pulled earlier for another incident."""
+    earlier = _md("payments")
+    earlier["spec"]["killSwitch"] = {"enabled": True, "reason": "INC-7: drift"}
+    earlier["metadata"]["annotations"] = {api.ANNOTATION_REQUESTED_BY: "bob@example.com"}
+    _create(custom, ns, earlier, _md("fraud-a"), _md("fraud-b"))
+
+    code, out, err = run("kill", "--all", "-n", ns, "--reason", "INC-42: bad scores")
+    assert code == 0, err
+    assert sorted(out.splitlines()) == [
+        f"{ns}/fraud-a: kill switch enabled",
+        f"{ns}/fraud-b: kill switch enabled",
+        f'{ns}/payments: already engaged (reason "INC-7: drift", by bob@example.com); left as is',
+    ]
+    assert "kill: 2 enabled, 1 already engaged, 0 failed (3 in " in err
+    incident_42 = (True, "INC-42: bad scores", ALICE)
+    incident_7 = (True, "INC-7: drift", "bob@example.com")
+    expected = {"payments": incident_7, "fraud-a": incident_42, "fraud-b": incident_42}
+    assert _engaged(custom, ns) == expected
+
+    # Two incidents' switches: a bare fleet release is refused and changes nothing.
+    code, out, err = run("release", "--all", "-n", ns)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: nothing released: the engaged kill switches were pulled for 2")
+    assert "--reason-match TEXT" in err
+    assert _engaged(custom, ns) == expected
+
+    code, _, err = run("release", "--all", "-n", ns, "--reason-match", "INC-4")
+    assert code == 1
+    assert 'no engaged kill switch has a reason matching "INC-4"' in err
+
+    code, out, err = run("release", "--all", "-n", ns, "--reason-match", "inc-42")
+    assert code == 0, err
+    assert sorted(out.splitlines()) == [
+        f"{ns}/fraud-a: kill switch released",
+        f"{ns}/fraud-b: kill switch released",
+        f'{ns}/payments: left engaged: reason "INC-7: drift", by bob@example.com '
+        'does not match "inc-42"',
+    ]
+    after = _engaged(custom, ns)
+    assert after["payments"] == incident_7
+    assert after["fraud-a"] == after["fraud-b"] == (False, "", ALICE)
+
+    # One reason left: a bare release is unambiguous again; --force takes any mix.
+    code, out, err = run("release", "--all", "-n", ns, "--force", "--parallel", "1")
+    assert code == 0, err
+    assert f"{ns}/payments: kill switch released" in out.splitlines()
+    assert f"{ns}/fraud-a: not engaged; nothing to release" in out.splitlines()
+    assert not any(enabled for enabled, _, _ in _engaged(custom, ns).values())
+
+
 def test_kill_by_selector_and_by_name(run: Any, custom: k8s.CustomObjectsApi, ns: str) -> None:
     _create(
         custom,
@@ -241,9 +307,13 @@ def test_partial_failure_lists_what_was_not_stopped(
     assert out.strip() == f"{ns}/with-fallback: kill switch enabled"
     assert f"{ns}/no-fallback: error: rejected by the API server:" in err
     assert "mode fallback needs fallback.serviceName" in err
-    assert err.strip().splitlines()[-1] == (
-        f"error: 1 of 2 ModelDeployments failed: {ns}/no-fallback"
-    )
+    lines = err.strip().splitlines()
+    assert lines[-1] == f"error: 1 of 2 ModelDeployments failed: {ns}/no-fallback"
+    # The summary, then every failure again with its reason (they may have scrolled away).
+    summary = next(line for line in lines if line.startswith("kill: "))
+    assert summary.startswith("kill: 1 enabled, 0 already engaged, 1 failed (2 in ")
+    failed_at = lines.index("failed:")
+    assert lines[failed_at + 1].startswith(f"  {ns}/no-fallback: rejected by the API server:")
     assert _get(custom, ns, "with-fallback")["spec"]["killSwitch"]["mode"] == "fallback"
     assert "enabled" not in _get(custom, ns, "no-fallback")["spec"].get("killSwitch", {})
 
@@ -390,9 +460,9 @@ def test_forbidden_says_which_verb(crd: ControlPlane, run: Any, ns: str) -> None
     bob = crd.user_credentials("bob", [])
     code, _, err = run("kill", "x", "-n", ns, "--reason", "r", config=bob.kubeconfig)
     assert code == 1
+    # A kill reads the object first: an engaged switch is never overwritten.
     assert err.startswith(
-        "error: forbidden: you may not patch modeldeployments.modelguard.io "
-        f'"x" in namespace "{ns}"'
+        f'error: forbidden: you may not get modeldeployments.modelguard.io "x" in namespace "{ns}"'
     )
     assert 'User "bob"' in err
     code, _, err = run("status", "-n", ns, config=bob.kubeconfig)

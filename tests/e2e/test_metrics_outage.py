@@ -192,7 +192,7 @@ def test_bad_promql_is_inconclusive_with_the_query_error(
     assert accuracy["verdict"] == "Passed"
     assert recall["verdict"] == "Inconclusive"
     assert recall["reason"] == "QueryError"
-    assert "Prometheus rejected the query" in recall["message"]
+    assert "bad PromQL: " in recall["message"]
     assert "parse error" in recall["message"]
     assert recall["query"] == f'model_recall{{model="{model}",version="v1"'
 
