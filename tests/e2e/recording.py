@@ -19,9 +19,14 @@ def _version(deployment: Any) -> tuple[str, str | None]:
     return str(container.image), tag
 
 
+def _state(deployment: Any) -> tuple[int, str, str | None]:
+    return (int(deployment.spec.replicas), *_version(deployment))
+
+
 class VersionRecorder:
     """Watches one Deployment in a thread; ``versions`` lists each (image, MODEL_VERSION)
-    the template took, consecutive repeats (scale, status updates) collapsed."""
+    the template took, consecutive repeats (scale, status updates) collapsed; ``states``
+    each (replicas, image, MODEL_VERSION) its spec took, collapsed the same way."""
 
     def __init__(self, cluster: Cluster, name: str) -> None:
         self._cluster = cluster
@@ -32,6 +37,7 @@ class VersionRecorder:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._versions: list[tuple[str, str | None]] = []
+        self._states: list[tuple[int, str, str | None]] = []
         self._thread = threading.Thread(target=self._run, name=f"watch {name}", daemon=True)
         self.error: BaseException | None = None
 
@@ -40,7 +46,7 @@ class VersionRecorder:
             self._cluster.namespace, field_selector=f"metadata.name={self._name}"
         )
         for item in listed.items:
-            self._add(_version(item))
+            self._add(item)
         self._resource_version = listed.metadata.resource_version
         self._thread.start()
         return self
@@ -56,10 +62,13 @@ class VersionRecorder:
         self._thread.join(timeout=10)
         self._client.close()
 
-    def _add(self, version: tuple[str, str | None]) -> None:
+    def _add(self, deployment: Any) -> None:
+        version, state = _version(deployment), _state(deployment)
         with self._lock:
             if not self._versions or self._versions[-1] != version:
                 self._versions.append(version)
+            if not self._states or self._states[-1] != state:
+                self._states.append(state)
 
     def _run(self) -> None:
         try:
@@ -74,7 +83,7 @@ class VersionRecorder:
                     obj = event["object"]
                     self._resource_version = obj.metadata.resource_version
                     if event["type"] in ("ADDED", "MODIFIED"):
-                        self._add(_version(obj))
+                        self._add(obj)
                     if self._stopped.is_set():
                         break
         except BaseException as exc:  # surfaced by .versions: a silent recorder proves nothing
@@ -87,3 +96,10 @@ class VersionRecorder:
             raise AssertionError(f"the Deployment watch failed: {self.error!r}")
         with self._lock:
             return list(self._versions)
+
+    @property
+    def states(self) -> list[tuple[int, str, str | None]]:
+        if self.error is not None:
+            raise AssertionError(f"the Deployment watch failed: {self.error!r}")
+        with self._lock:
+            return list(self._states)

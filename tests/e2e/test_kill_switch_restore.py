@@ -1,0 +1,106 @@
+"""End-to-end: a release that comes with a new desired version brings the model back on
+that version, never on the one that was stopped.
+
+Real API server, kwok pods and a real operator process running as its ServiceAccount.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from modelguard_testenv.operator_process import OperatorProcess
+from tests.e2e.cluster import Cluster
+from tests.e2e.recording import VersionRecorder
+from tests.e2e.scenarios import DEPLOYMENT, image, version
+
+pytestmark = pytest.mark.e2e
+
+MD = "fraud"
+FINALIZER = "modelguard.io/restore"
+REASON = "INC-4712: scorer flags every card as fraud"
+
+
+def kill_switch_only(**extra: Any) -> dict[str, Any]:
+    return {"targetRef": {"name": DEPLOYMENT, "container": "server"}, **extra}
+
+
+def switch(cluster: Cluster, enabled: bool) -> None:
+    fields: dict[str, Any] = {"enabled": enabled}
+    if enabled:
+        fields["reason"] = REASON
+    cluster.patch_spec(MD, {"killSwitch": fields})
+
+
+def finalizers(cluster: Cluster) -> list[str]:
+    """As `kubectl get -o json` shows them: what a GitOps diff sees."""
+    got = cluster.control_plane.kubectl("get", "mdep", MD, "-n", cluster.namespace, "-o", "json")
+    return list(json.loads(got.stdout)["metadata"].get("finalizers") or [])
+
+
+def engaged(cluster: Cluster) -> bool:
+    return bool((cluster.status(MD).get("killSwitch") or {}).get("engaged"))
+
+
+def gone(cluster: Cluster) -> bool:
+    try:
+        cluster.md(MD)
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
+
+
+def ready(cluster: Cluster) -> dict[str, Any] | None:
+    condition = cluster.condition(MD, "Ready")
+    return condition if condition is not None and condition["status"] == "True" else None
+
+
+def ready_replicas(cluster: Cluster) -> int:
+    return int(cluster.deployment(DEPLOYMENT).get("status", {}).get("readyReplicas") or 0)
+
+
+def adopted(cluster: Cluster) -> bool:
+    status = cluster.status(MD)
+    return bool(status.get("phase") and status.get("currentVersion"))
+
+
+def test_release_with_a_new_version_never_serves_the_killed_version(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create_deployment(DEPLOYMENT, image("v2"), replicas=3, model_tag="v2")
+    cluster.create_md(MD, kill_switch_only(version=version("v2")))
+    cluster.wait(lambda: adopted(cluster), timeout=20, what="the operator to adopt the model")
+
+    switch(cluster, enabled=True)  # v2 is what someone stopped
+    cluster.wait(lambda: cluster.replicas(DEPLOYMENT) == 0, timeout=10, what="replicas 0")
+    cluster.wait(lambda: engaged(cluster), timeout=5, what="status.killSwitch.engaged")
+    cluster.patch_spec(MD, {"version": version("v3")})  # the fix, merged while killed
+    cluster.wait(
+        lambda: (cluster.status(MD).get("desiredVersion") or {}).get("name") == "v3",
+        timeout=10,
+        what="status.desiredVersion v3",
+    )
+
+    with VersionRecorder(cluster, DEPLOYMENT) as recorder:
+        switch(cluster, enabled=False)
+        cluster.wait(
+            lambda: (
+                cluster.replicas(DEPLOYMENT) == 3
+                and cluster.running_version(DEPLOYMENT) == (image("v3"), "v3")
+            ),
+            timeout=10,
+            what="v3 at 3 replicas",
+        )
+        cluster.wait(lambda: not engaged(cluster), timeout=5, what="released")
+        states = recorder.states
+    assert states[0] == (0, image("v2"), "v2")
+    assert states[-1] == (3, image("v3"), "v3")
+    served_v2 = [s for s in states if s[0] > 0 and s[1:] == (image("v2"), "v2")]
+    assert served_v2 == [], f"the killed v2 was scaled up again: {states}"
+    assert cluster.status(MD)["currentVersion"]["name"] == "v3"
+    cluster.wait(lambda: ready_replicas(cluster) == 3, timeout=30, what="3 Ready pods")
