@@ -9,6 +9,7 @@ Real API server, kwok pods and a real operator process running as its ServiceAcc
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -23,6 +24,9 @@ pytestmark = pytest.mark.e2e
 
 MD = "fraud"
 FINALIZER = "modelguard.io/restore"
+# A delete held by the finalizer: one watch event, a restore and its confirmation, a
+# status write and the finalizer patch; the kill switch's own bound is 5 s per step.
+DELETE_WITHIN = 10.0
 OTHER = "example.com/keep"  # someone else's finalizer, e.g. a backup tool's
 REASON = "INC-4712: scorer flags every card as fraud"
 
@@ -86,9 +90,13 @@ def test_deleting_a_killed_model_deployment_restores_the_replicas_and_says_so(
     assert finalizers(cluster) == [FINALIZER]
 
     # A GitOps prune: kubectl delete waits (by default) until the object is really gone.
+    started = time.monotonic()
     cluster.control_plane.kubectl(
         "delete", "mdep", MD, "-n", cluster.namespace, "--timeout=30s", timeout=40
     )
+    took = time.monotonic() - started
+    print(f"kubectl delete with the kill switch engaged took {took:.2f}s")
+    assert took < DELETE_WITHIN, f"the delete took {took:.2f}s"
     assert gone(cluster)
     assert cluster.replicas(DEPLOYMENT) == 3
     (event,) = cluster.wait(

@@ -179,6 +179,26 @@ async def test_a_delete_finishes_a_recorded_version_change() -> None:
     assert "during a version change (apply): finished it" in event
 
 
+async def test_a_delete_applies_a_recorded_version_before_restoring_the_replicas() -> None:
+    world = World()
+    world.kube.create_model(NS, NAME, spec(2))
+    world.kube.crash_once_on(lambda action: isinstance(action, SetVersion))
+    with pytest.raises(CrashError):
+        await world.reconcile()
+    world.kube.edit_spec(NS, NAME, spec(2, kill=KILL))
+    await world.reconcile()  # the switch wins: stopped on v1, the change to v2 still recorded
+    assert world.runs() == running(1)
+    assert world.deployment().replicas == 0
+    assert world.status().pending_action is not None
+    before = len(world.kube.applied)
+
+    world.kube.delete_model(NS, NAME)
+    await world.reconcile()
+    assert world.kube.applied[before:] == [SetVersion(running(2), "MODEL_VERSION"), Scale(3)]
+    assert gone(world)
+    assert len(restored_events(world)) == 2  # the version change, the replicas
+
+
 async def test_a_delete_with_the_deployment_gone_too_lets_the_object_go() -> None:
     world = World()
     await killed(world)
