@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 import urllib3
 from kubernetes import client as k8s
@@ -194,16 +194,22 @@ def template_version(deployment: dict[str, Any]) -> tuple[str, str | None]:
     return str(container["image"]), tag
 
 
+def replicas_and_version(deployment: dict[str, Any]) -> tuple[int, str, str | None]:
+    """(spec.replicas, image, MODEL_VERSION) of a Deployment, from its JSON."""
+    return (int(deployment["spec"].get("replicas", 1)), *template_version(deployment))
+
+
 class VersionRecorder:
     """Watches one Deployment; ``versions`` lists each (image, MODEL_VERSION) its template
-    took, consecutive repeats (scale, status updates) collapsed."""
+    took, ``states`` each (replicas, image, MODEL_VERSION) its spec took; consecutive
+    repeats (status updates; for ``versions`` also scaling) collapsed."""
 
     def __init__(self, control_plane: ControlPlane, namespace: str, name: str) -> None:
         self._namespace = namespace
         self._name = name
         self._client = control_plane.api_client()  # the watcher's alone; it closes it
         self._apps = k8s.AppsV1Api(self._client)
-        self._initial: list[tuple[str, str | None]] = []
+        self._initial: list[dict[str, Any]] = []
         self._watcher: Watcher | None = None
 
     def __enter__(self) -> Self:
@@ -213,7 +219,7 @@ class VersionRecorder:
         )
         # Raw JSON, as the watch delivers it: one representation for both.
         body = json.loads(cast(urllib3.BaseHTTPResponse, listed).data)
-        self._initial = [template_version(item) for item in body["items"]]
+        self._initial = list(body["items"])
         self._watcher = Watcher(
             f"deployment {self._name}",
             self._apps.list_namespaced_deployment,
@@ -233,15 +239,27 @@ class VersionRecorder:
         if self._watcher is not None:
             self._watcher.stop()
 
-    @property
-    def versions(self) -> list[tuple[str, str | None]]:
+    def _seen(self) -> list[dict[str, Any]]:
+        """The Deployment as listed, then as each ADDED/MODIFIED event brought it."""
         if self._watcher is None:
             raise RuntimeError("VersionRecorder is used as a context manager")
         try:
             events = self._watcher.events(self._name)
         except RuntimeError as exc:
             raise AssertionError(f"the Deployment watch failed: {exc.__cause__!r}") from exc
-        seen = self._initial + [
-            template_version(e.obj) for e in events if e.type in ("ADDED", "MODIFIED")
-        ]
-        return [v for i, v in enumerate(seen) if i == 0 or seen[i - 1] != v]
+        return self._initial + [e.obj for e in events if e.type in ("ADDED", "MODIFIED")]
+
+    @property
+    def versions(self) -> list[tuple[str, str | None]]:
+        return _collapsed([template_version(obj) for obj in self._seen()])
+
+    @property
+    def states(self) -> list[tuple[int, str, str | None]]:
+        return _collapsed([replicas_and_version(obj) for obj in self._seen()])
+
+
+T = TypeVar("T")
+
+
+def _collapsed(seen: list[T]) -> list[T]:
+    return [v for i, v in enumerate(seen) if i == 0 or seen[i - 1] != v]

@@ -39,6 +39,7 @@ REQUIRED: dict[tuple[str, str], set[str]] = {
     ("apps", "deployments"): {"get", "list", "watch", "patch"},
     ("", "services"): {"get", "patch"},
     ("", "pods"): {"list"},
+    # patch: the modelguard.io/restore finalizer, added and removed with a JSON patch.
     (GROUP, "modeldeployments"): {"get", "list", "watch", "patch"},
     (GROUP, "modeldeployments/status"): {"patch"},
     ("", "events"): {"create"},

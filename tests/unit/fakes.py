@@ -52,7 +52,7 @@ class FakeDeployment:
 class Posted:
     name: str | None
     event: Event
-    about: str  # namespace/name of the ModelDeployment
+    about: str  # kind namespace/name of the object it is posted on
 
 
 class FakeWorkloads:
@@ -70,6 +70,9 @@ class FakeWorkloads:
         self.applied: list[Action] = []  # actions that took effect
         self.posted: list[Posted] = []
         self.refused_events = 0
+        self.finalizer_writes: list[tuple[str, bool]] = []
+        # Status writes, finalizer changes and actions, in order: "status", "+f", "Scale(...)".
+        self.timeline: list[str] = []
         self.reads: list[tuple[str, str]] = []  # (kind, name) of every object read
         # Crash injection: the next matching action raises CrashError, once: instead of
         # taking effect (_crash_on) or just after it took effect (_crash_after).
@@ -105,6 +108,19 @@ class FakeWorkloads:
         body["spec"] = copy.deepcopy(dict(spec))
         body["metadata"]["generation"] += 1
 
+    def delete_model(self, namespace: str, name: str) -> None:
+        """kubectl delete: gone at once, unless a finalizer holds it (deletionTimestamp
+        set, generation bumped, as the API server does)."""
+        meta = self.models[namespace, name]["metadata"]
+        if not meta.get("finalizers"):
+            del self.models[namespace, name]
+        elif not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = "2026-03-01T12:00:00Z"
+            meta["generation"] += 1
+
+    def finalizers(self, namespace: str, name: str) -> list[str]:
+        return list(self.models[namespace, name]["metadata"].get("finalizers") or [])
+
     def annotate(self, namespace: str, name: str, key: str, value: str) -> None:
         self.models[namespace, name]["metadata"]["annotations"][key] = value
 
@@ -134,6 +150,27 @@ class FakeWorkloads:
         # Through JSON, as through the API server: what is read back is what was stored.
         body["status"] = json.loads(status.model_dump_json(by_alias=True))
         self.status_writes.append(ModelDeploymentStatus.model_validate(body["status"]))
+        self.timeline.append("status")
+
+    async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+        body = self.models.get((namespace, name))
+        if body is None:
+            return
+        meta = body["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if (finalizer in finalizers) == present:
+            return
+        if present and meta.get("deletionTimestamp"):
+            return  # refused by the API server
+        if present:
+            finalizers.append(finalizer)
+        else:
+            finalizers.remove(finalizer)
+        meta["finalizers"] = finalizers
+        self.finalizer_writes.append((finalizer, present))
+        self.timeline.append(f"{'+' if present else '-'}{finalizer}")
+        if not finalizers and meta.get("deletionTimestamp"):
+            del self.models[namespace, name]  # the last finalizer went: deleted
 
     async def read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
@@ -177,6 +214,7 @@ class FakeWorkloads:
             autoscaler = self.autoscalers.get((namespace, guarded[DEPLOYMENT]))
         return Workload(
             exists=True,
+            uid=f"uid-{guarded[DEPLOYMENT]}",
             container=deployment.container,
             version=ModelVersion(image=deployment.image, model_tag=deployment.env.get(tag_env)),
             replicas=deployment.replicas,
@@ -206,6 +244,7 @@ class FakeWorkloads:
                 if action.version.model_tag is not None:
                     deployment.env[action.tag_env] = action.version.model_tag
         self.applied.append(action)
+        self.timeline.append(repr(action))
         if self._crash_after is not None and self._crash_after(action):
             self._crash_after = None
             raise CrashError(f"crashed after applying {action!r}")
@@ -223,7 +262,8 @@ class FakeWorkloads:
             self.refused_events += 1  # 409 AlreadyExists, swallowed by the real adapter
             return
         meta = body["metadata"]
-        self.posted.append(Posted(name, event, f"{meta['namespace']}/{meta['name']}"))
+        kind = body.get("kind", api.KIND)
+        self.posted.append(Posted(name, event, f"{kind} {meta['namespace']}/{meta['name']}"))
 
 
 class FakeMetrics:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 EVENT_SOURCE = "modelguard"
 FIELD_MANAGER = "modelguard"  # names the operator's writes in managedFields
 _MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
+_FINALIZER_ATTEMPTS = 5
 
 
 def load_api_client(pool_size: int | None = None) -> client.ApiClient:
@@ -70,14 +71,12 @@ class KubeAdapter:
     # ------------------------------------------------------------- ModelDeployments
 
     async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._get_model_deployment, namespace, name)
+
+    def _get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            body = await asyncio.to_thread(
-                self._custom.get_namespaced_custom_object,
-                api.GROUP,
-                api.VERSION,
-                namespace,
-                api.PLURAL,
-                name,
+            body = self._custom.get_namespaced_custom_object(
+                api.GROUP, api.VERSION, namespace, api.PLURAL, name
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -99,6 +98,56 @@ class KubeAdapter:
             body,
             field_manager=FIELD_MANAGER,
         )
+
+    async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+        await asyncio.to_thread(self._set_finalizer, namespace, name, finalizer, present)
+
+    def _set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+        # A JSON patch that first tests the resourceVersion just read: the finalizer list
+        # is replaced whole, so a finalizer someone else added in between must not be
+        # dropped (or a removed one put back). On a conflict, read again and retry.
+        for _ in range(_FINALIZER_ATTEMPTS):
+            body = self._get_model_deployment(namespace, name)
+            if body is None:
+                return
+            meta = body["metadata"]
+            finalizers = list(meta.get("finalizers") or [])
+            if (finalizer in finalizers) == present:
+                return
+            if present and meta.get("deletionTimestamp"):
+                return  # the API server refuses new finalizers on an object being deleted
+            wanted = (
+                [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
+            )
+            patch = [
+                {
+                    "op": "test",
+                    "path": "/metadata/resourceVersion",
+                    "value": meta["resourceVersion"],
+                },
+                {"op": "add", "path": "/metadata/finalizers", "value": wanted},
+            ]
+            try:
+                self._custom.patch_namespaced_custom_object(
+                    api.GROUP,
+                    api.VERSION,
+                    namespace,
+                    api.PLURAL,
+                    name,
+                    patch,
+                    field_manager=FIELD_MANAGER,
+                    _content_type="application/json-patch+json",
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                # 422: the test failed (the object changed since it was read); 409: a
+                # conflicting write. Both mean: read it again.
+                if exc.status not in (409, 422):
+                    raise
+            else:
+                return
+        raise RuntimeError(f"finalizer {finalizer} of {namespace}/{name}: the object kept changing")
 
     # ------------------------------------------------------------- workload
 
@@ -157,6 +206,7 @@ class KubeAdapter:
             autoscaler = self._autoscaler(namespace, spec.target_ref.name)
         return Workload(
             exists=True,
+            uid=str(deployment["metadata"].get("uid", "")),
             autoscaler=autoscaler,
             container=str(container["name"]),
             version=ModelVersion(image=container.get("image"), model_tag=tag),
@@ -281,8 +331,8 @@ class KubeAdapter:
                 namespace=meta.get("namespace"),
             ),
             involved_object=client.V1ObjectReference(
-                api_version=f"{api.GROUP}/{api.VERSION}",
-                kind=api.KIND,
+                api_version=body.get("apiVersion", f"{api.GROUP}/{api.VERSION}"),
+                kind=body.get("kind", api.KIND),
                 name=meta.get("name"),
                 namespace=meta.get("namespace"),
                 uid=meta.get("uid"),

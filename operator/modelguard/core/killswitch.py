@@ -234,6 +234,16 @@ def _enforce(spec: KillSwitchSpec, status: KillSwitchStatus, workload: Workload)
     return KillSwitchStep(status=new_status, actions=tuple(actions), events=tuple(events))
 
 
+def restored(saved: SavedWorkload | None) -> str:
+    """What a release puts back, for Events: "replicas 3, selector app=x" or "nothing"."""
+    parts = []
+    if saved is not None and saved.replicas is not None:
+        parts.append(f"replicas {saved.replicas}")
+    if saved is not None and saved.selector is not None:
+        parts.append(f"selector {_fmt_selector(saved.selector)}")
+    return ", ".join(parts) or "nothing"
+
+
 def _release(
     status: KillSwitchStatus, workload: Workload, requested_by: str, dry_run: bool
 ) -> KillSwitchStep:
@@ -252,15 +262,10 @@ def _release(
     if actions and not dry_run:
         # Stay engaged until the restore is observed: a crash now restores again.
         return KillSwitchStep(status=status, actions=tuple(actions))
-    restored = []
-    if saved.replicas is not None:
-        restored.append(f"replicas {saved.replicas}")
-    if saved.selector is not None:
-        restored.append(f"selector {_fmt_selector(saved.selector)}")
     event = Event(
         "Normal",
         EventReason.KILL_SWITCH_RELEASED,
-        f"Kill switch released{_by(requested_by)}: restored {', '.join(restored) or 'nothing'}"
+        f"Kill switch released{_by(requested_by)}: restored {restored(saved)}"
         "; analysis restarts with a fresh warmup",
     )
     return KillSwitchStep(

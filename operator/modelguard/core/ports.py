@@ -93,7 +93,15 @@ class Workloads(Protocol):
         """One key of a Secret, decoded; raises when the Secret or the key is missing."""
         ...
 
+    async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+        """Add or remove one finalizer of the ModelDeployment, leaving others' alone; a
+        no-op when it is already so, when the object is gone, and (the API server refuses
+        it) when adding to an object being deleted. Removing the last finalizer of an
+        object being deleted lets the API server delete it."""
+        ...
+
     async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:
-        """Post an Event on the object; with a name, posting it again is a no-op. Never
-        raises for a refused Event: an Event is a record, not state."""
+        """Post an Event on the object (a ModelDeployment unless body names its apiVersion
+        and kind); with a name, posting it again is a no-op. Never raises for a refused
+        Event: an Event is a record, not state."""
         ...

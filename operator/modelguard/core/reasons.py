@@ -69,6 +69,7 @@ class EventReason(StrEnum):
     KILL_SWITCH_RELEASED = "KillSwitchReleased"
     FALLBACK_SERVICE_NOT_FOUND = "FallbackServiceNotFound"
     FALLBACK_UNAVAILABLE = "FallbackUnavailable"
+    RESTORED_ON_DELETE = "RestoredOnDelete"  # posted on the Deployment: the object is gone
 
 
 class CheckReason(StrEnum):

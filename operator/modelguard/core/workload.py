@@ -32,6 +32,7 @@ class Workload:
     fallback_ready_pods: int | None = None
     autoscaler: str | None = None  # name of an HPA that targets the Deployment
     problem: str = ""  # e.g. "container 'server' not found"
+    uid: str = ""  # the Deployment's, to post Events about it once the ModelDeployment is gone
 
 
 @dataclass(frozen=True)

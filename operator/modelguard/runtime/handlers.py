@@ -5,7 +5,12 @@ Run with:  kopf run -m modelguard.runtime.handlers --standalone --all-namespaces
 
 Only event handlers are used, never change-detecting ones, so kopf writes nothing to
 the objects (no finalizers, no last-handled-configuration annotation): the
-ModelDeployment's own status is the only state, and GitOps tools see no drift.
+ModelDeployment's own status is the only state, and GitOps tools see no drift. The one
+exception is ours, not kopf's: while the status holds saved state (an engaged kill
+switch, a pending version change) the reconciler keeps the finalizer
+modelguard.io/restore on the object, so that a delete restores before the object goes
+(core.decision.teardown); the delete then arrives here as an update with
+deletionTimestamp set.
 """
 
 from __future__ import annotations
@@ -126,10 +131,15 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     # switch switches, which stays guarded while engaged until the release restores it.
     targets = guarded_by(body.get("spec") or {}, body.get("status") or {})
     scheduler.watch(key, targets)
-    # A user or GitOps changes the spec (a new generation) or the CLI's annotations; an
-    # event that changed neither echoes a status write, most often the operator's own.
+    # A user or GitOps changes the spec (a new generation) or the CLI's annotations, or
+    # deletes the object (deletionTimestamp; held by our finalizer until restored); an
+    # event that changed none of these echoes a status write, most often the operator's own.
     meta = body.get("metadata") or {}
-    look = (meta.get("generation"), sorted((meta.get("annotations") or {}).items()))
+    look = (
+        meta.get("generation"),
+        sorted((meta.get("annotations") or {}).items()),
+        meta.get("deletionTimestamp"),
+    )
     if scheduler.changed("modeldeployment", *key, look) or type in _ALWAYS:
         scheduler.kick(key)
 

@@ -30,6 +30,8 @@ from modelguard.core.api import (
     TargetRef,
 )
 from modelguard.core.decision import (
+    DEFAULT_TAG_ENV,
+    PENDING_RECHECK,
     KillSwitchOnly,
     Observation,
     Plan,
@@ -37,14 +39,16 @@ from modelguard.core.decision import (
     invalid_spec,
     next_due,
     plan,
+    tag_env,
     template_values,
 )
+from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
 from modelguard.core.durations import parse_duration
 from modelguard.core.evaluation import evaluate_check, overall, render_check
 from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import MetricsSource, QueryResult, Workloads
 from modelguard.core.promql import TemplateError, validate_template
-from modelguard.core.workload import Action, Event
+from modelguard.core.workload import Action, Event, Workload
 from modelguard.runtime import telemetry
 
 log = logging.getLogger(__name__)
@@ -119,6 +123,12 @@ class Reconciler:
         now = self._clock()
         generation = body.get("metadata", {}).get("generation")
         status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+        if body["metadata"].get("deletionTimestamp"):
+            if await self._teardown(body, status):
+                return self._clock() + PENDING_RECHECK  # a restore not yet observed
+            with contextlib.suppress(KeyError):
+                telemetry.KILL_SWITCH_ENGAGED.remove(namespace, name)
+            return None  # gone, or held by someone else's finalizer: nothing of ours left
         try:
             spec = parse_spec(body.get("spec"))
         except (ValidationError, ValueError) as exc:
@@ -159,14 +169,7 @@ class Reconciler:
         """Report an invalid spec, and still obey its kill switch if that part (and the
         target) can be read: the switch wins over everything, a typo included."""
         meta = body["metadata"]
-        raw = body.get("spec") or {}
-        try:
-            partial = ModelDeploymentSpec(
-                target_ref=TargetRef.model_validate(raw.get("targetRef") or {}),
-                kill_switch=KillSwitchSpec.model_validate(raw.get("killSwitch") or {}),
-            )
-        except ValidationError:
-            partial = None
+        partial = _kill_switch_part(body.get("spec") or {})
         generation = meta.get("generation")
         for _ in range(MAX_PASSES):
             kill: KillSwitchOnly | None = None
@@ -181,20 +184,58 @@ class Reconciler:
                 break
         return status
 
+    async def _teardown(self, body: dict[str, Any], status: ModelDeploymentStatus) -> bool:
+        """The object is being deleted: restore what its status saved (core teardown)
+        while it holds our finalizer, then remove the finalizer so that it can go.
+
+        Level-based like everything else: a restart mid-way lists the object (still
+        there, finalizer and all) and carries on from its status. Events are posted on
+        the Deployment, where `kubectl describe deployment` shows them after the
+        ModelDeployment is gone (and `kubectl get events` lists them with the rest).
+        """
+        meta = body["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            return False  # nothing saved, or already restored
+        namespace = meta["namespace"]
+        try:
+            spec: ModelDeploymentSpec | None = parse_spec(body.get("spec"))
+        except (ValidationError, ValueError):
+            spec = _kill_switch_part(body.get("spec") or {})
+        for _ in range(MAX_PASSES):
+            if spec is None:
+                workload = Workload(exists=False, problem="its spec names no readable target")
+            else:
+                workload = await self._kube.read_workload(namespace, spec, status)
+            env = tag_env(spec) if spec is not None else DEFAULT_TAG_ENV
+            decided = teardown(status, workload, meta["name"], env, self._clock())
+            about = body
+            if spec is not None and workload.exists:
+                about = _deployment_ref(namespace, spec.target_ref.name, workload)
+            status = await self._commit(body, status, decided, spec, about=about)
+            if not decided.actions:
+                break
+        return holds_state(status)
+
     async def _commit(
         self,
         body: dict[str, Any],
         before: ModelDeploymentStatus,
         decided: Plan,
         spec: ModelDeploymentSpec | None = None,
+        about: dict[str, Any] | None = None,
     ) -> ModelDeploymentStatus:
-        """Record the decision, act on it, then announce it; return the status written.
+        """Record the decision, hold the finalizer, act, announce, then let the finalizer
+        go if nothing is left to restore; return the status written.
 
         Recording first is the crash-safety argument (see the module docstring). The
-        decision's Events are recorded with it, in status.pendingEvents under fixed names,
-        and leave it once posted: a crash before they are posted posts them after the
-        restart, exactly once. They are posted after the actions, so an Event never
-        delays stopping a model.
+        finalizer (core.decision.teardown) is on the object before any action that it
+        protects runs, so a delete can never lose a saved replica count, and it goes
+        only once the status that no longer needs it is written (and its Events posted).
+        The decision's Events are recorded with it, in status.pendingEvents under fixed
+        names, and leave it once posted: a crash before they are posted posts them after
+        the restart, exactly once. They are posted after the actions, so an Event never
+        delays stopping a model; `about` is the object they are posted on (default: this
+        ModelDeployment).
         """
         meta = body["metadata"]
         if self._dry_run and spec is not None:
@@ -216,6 +257,8 @@ class Reconciler:
         status = decided.status.model_copy(update={"pending_events": outbox})
         if status != before:
             await self._kube.write_status(meta["namespace"], meta["name"], status)
+        if holds_state(status) and not meta.get("deletionTimestamp"):
+            await self._finalizer(body, present=True)
         for event in fresh:
             telemetry.DECISIONS.labels(event.reason).inc()
             log.log(
@@ -233,8 +276,23 @@ class Reconciler:
         finally:
             # Announced even when an action failed: the decision stands (it is recorded
             # and will be retried), and the Event is what tells people about it.
-            status = await self._announce(body, status)
+            status = await self._announce(body, status, about or body)
+        if not holds_state(status):
+            await self._finalizer(body, present=False)
         return status
+
+    async def _finalizer(self, body: dict[str, Any], *, present: bool) -> None:
+        """Add or remove FINALIZER unless the object (as last read or changed here)
+        already is so: the common case, nothing engaged and no finalizer, costs no call."""
+        meta = body["metadata"]
+        finalizers: list[str] = meta.setdefault("finalizers", [])
+        if (FINALIZER in finalizers) == present:
+            return
+        await self._kube.set_finalizer(meta["namespace"], meta["name"], FINALIZER, present)
+        if present:
+            finalizers.append(FINALIZER)
+        else:
+            finalizers.remove(FINALIZER)
 
     async def _act(
         self, namespace: str, spec: ModelDeploymentSpec, actions: tuple[Action, ...]
@@ -264,13 +322,13 @@ class Reconciler:
             )
 
     async def _announce(
-        self, body: dict[str, Any], status: ModelDeploymentStatus
+        self, body: dict[str, Any], status: ModelDeploymentStatus, about: dict[str, Any]
     ) -> ModelDeploymentStatus:
         if not status.pending_events:
             return status
         meta = body["metadata"]
         for event in status.pending_events:
-            await self._kube.emit(body, Event(event.type, event.reason, event.message), event.name)
+            await self._kube.emit(about, Event(event.type, event.reason, event.message), event.name)
         status = status.model_copy(update={"pending_events": []})
         await self._kube.write_status(meta["namespace"], meta["name"], status)
         return status
@@ -324,6 +382,26 @@ def _gauge(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
     telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
         1 if status.kill_switch.engaged else 0
     )
+
+
+def _kill_switch_part(raw: dict[str, Any]) -> ModelDeploymentSpec | None:
+    """What an invalid spec still says: its target and kill switch (None if not even that)."""
+    try:
+        return ModelDeploymentSpec(
+            target_ref=TargetRef.model_validate(raw.get("targetRef") or {}),
+            kill_switch=KillSwitchSpec.model_validate(raw.get("killSwitch") or {}),
+        )
+    except ValidationError:
+        return None
+
+
+def _deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, Any]:
+    """The Deployment as an object to post Events about (uid: `kubectl describe` filters on it)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"namespace": namespace, "name": name, "uid": workload.uid},
+    }
 
 
 def _reason(exc: Exception) -> str:

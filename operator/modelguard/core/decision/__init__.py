@@ -16,7 +16,8 @@ the actions ran yields no new actions (idempotence, tested as a property).
 Modules: model (Observation, Plan), draft (the status being decided), versions (version
 identity and targets), timing (when to evaluate and reconcile), desired (following the
 desired version), verdicts (judging an evaluation), rollback, summary (conditions and
-phase_of), plan (the function above, invalid_spec, a missing target).
+phase_of), plan (the function above, invalid_spec, a missing target), teardown (what a
+delete restores before the object goes, and the finalizer that holds it until then).
 """
 
 from modelguard.core.decision.model import Observation, Plan

@@ -39,11 +39,22 @@ def plan(
     if not workload.exists or workload.version is None:
         return _target_missing(draft, spec, workload, generation)
 
-    if _kill_switch(draft, spec, status, obs):
-        record_desired(draft, spec, workload)
-        return finish(draft, spec, generation)
-
     env = tag_env(spec)
+    restore = _kill_switch(draft, spec, status, obs)
+    if draft.status.kill_switch.engaged:
+        if spec.kill_switch.enabled:
+            record_desired(draft, spec, workload)
+        else:
+            # Releasing: the model comes back on the version it should run now, never on
+            # the one that was stopped. The version is patched first (at 0 replicas, or
+            # while traffic is still on the fallback), the replicas/selector after it.
+            _versions_before_restore(draft, spec, workload, env)
+        draft.actions.extend(restore)
+        return finish(draft, spec, generation)
+    # Released: nothing left to restore, except under dry run, where the release is
+    # recorded at once and its restore is only described (runtime dry-run hold).
+    draft.actions.extend(restore)
+
     if not _pending_confirmed(draft, workload, env):
         return finish(draft, spec, generation)
 
@@ -75,8 +86,9 @@ def plan(
 
 def _kill_switch(
     draft: Draft, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observation
-) -> bool:
-    """Step the kill switch; True while it is engaged (then nothing else is decided)."""
+) -> tuple[Action, ...]:
+    """Step the kill switch into the draft and return its actions, for the caller to
+    order: while it stays engaged nothing else is decided, except during a release."""
     now = draft.now
     step = kill_switch_step(
         spec.kill_switch,
@@ -95,7 +107,6 @@ def _kill_switch(
         obs.requested_by,
         now,
     )
-    draft.actions.extend(step.actions)
     draft.events.extend(step.events)
     current = draft.status.current_version
     if step.released and current is not None:
@@ -104,7 +115,21 @@ def _kill_switch(
         draft.status.consecutive_failures = 0
         draft.status.passing_since = None
         draft.status.last_passed_with_data = None
-    return step.status.engaged
+    return step.actions
+
+
+def _versions_before_restore(
+    draft: Draft, spec: ModelDeploymentSpec, workload: Workload, env: str
+) -> None:
+    """While a release restores the workload: finish a recorded version change and follow
+    the desired version (a change made while killed, drift), as an unkilled model would;
+    rollback requests and evaluations wait until the release is confirmed."""
+    if not _pending_confirmed(draft, workload, env):
+        return
+    if draft.status.current_version is None:
+        adopt(draft, spec, workload, env)
+    else:
+        follow_desired(draft, spec, workload, env)
 
 
 def _pending_confirmed(draft: Draft, workload: Workload, env: str) -> bool:
