@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from modelguard.cli import render as cli_render
+from modelguard.cli import views
 from modelguard.core import api
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
@@ -123,7 +124,7 @@ def _row(output: str, name: str) -> str:
 
 
 def test_table_aligns_columns_and_leaves_the_last_unpadded() -> None:
-    out = cli_render.table(["A", "LONGER", "LAST"], [["xx", "y", "z"], ["x", "yyyyyyy", ""]])
+    out = views.table(["A", "LONGER", "LAST"], [["xx", "y", "z"], ["x", "yyyyyyy", ""]])
     assert out.splitlines() == ["A    LONGER    LAST", "xx   y         z", "x    yyyyyyy"]
 
 
@@ -132,15 +133,15 @@ def test_table_aligns_columns_and_leaves_the_last_unpadded() -> None:
     [(None, "n/a"), (0.81, "0.81"), (0.123456, "0.1235"), (500.0, "500"), (float("nan"), "NaN")],
 )
 def test_number(value: float | None, text: str) -> None:
-    assert cli_render.number(value) == text
+    assert views.number(value) == text
 
 
 def test_age_and_timestamp() -> None:
-    assert cli_render.age(datetime(2026, 11, 20, 11, 59, 0, tzinfo=UTC), NOW) == "60s"
-    assert cli_render.age(datetime(2026, 11, 20, 11, 0, 0, tzinfo=UTC), NOW) == "60m"
-    assert cli_render.age(datetime(2026, 11, 17, 12, 0, 0, tzinfo=UTC), NOW) == "3d"
-    assert cli_render.timestamp(NOW) == "2026-11-20 12:00:00Z"
-    assert cli_render.timestamp(None) == "-"
+    assert views.age(datetime(2026, 11, 20, 11, 59, 0, tzinfo=UTC), NOW) == "60s"
+    assert views.age(datetime(2026, 11, 20, 11, 0, 0, tzinfo=UTC), NOW) == "60m"
+    assert views.age(datetime(2026, 11, 17, 12, 0, 0, tzinfo=UTC), NOW) == "3d"
+    assert views.timestamp(NOW) == "2026-11-20 12:00:00Z"
+    assert views.timestamp(None) == "-"
 
 
 # --------------------------------------------------------------------------- checks
@@ -173,12 +174,12 @@ def _check(**fields: Any) -> api.CheckResult:
     ],
 )
 def test_describe_check(spec: dict[str, Any] | None, fields: dict[str, Any], text: str) -> None:
-    assert cli_render.describe_check(_check(**fields), spec) == text
+    assert views.describe_check(_check(**fields), spec) == text
 
 
 def test_threshold_prefers_what_the_operator_recorded() -> None:
-    assert cli_render.threshold_text(_check(verdict="Passed", threshold="min 0.9"), {}) == "min 0.9"
-    derived = cli_render.threshold_text(_check(verdict="Passed"), {"min": 0.9, "maxDrop": 0.02})
+    assert views.threshold_text(_check(verdict="Passed", threshold="min 0.9"), {}) == "min 0.9"
+    derived = views.threshold_text(_check(verdict="Passed"), {"min": 0.9, "maxDrop": 0.02})
     assert derived == ">=0.9 drop<=0.02"
 
 
@@ -223,7 +224,7 @@ def test_kill_state_tells_a_request_from_its_enforcement(
     obj = degraded()
     obj["spec"]["killSwitch"] = {"enabled": enabled, "reason": "bad scores" if enabled else ""}
     obj["status"]["killSwitch"] = {"engaged": engaged}
-    assert cli_render.kill_state(cli_render.view(obj)) == state
+    assert views.kill_state(views.view(obj)) == state
 
 
 def test_new_resource_without_status_or_analysis() -> None:
