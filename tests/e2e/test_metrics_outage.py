@@ -191,32 +191,50 @@ def test_bad_promql_is_inconclusive_with_the_query_error(
     accuracy, recall = checks
     assert accuracy["verdict"] == "Passed"
     assert recall["verdict"] == "Inconclusive"
-    assert recall["reason"] == "QueryError"
+    assert recall["reason"] == "InvalidQuery"
     assert "bad PromQL: " in recall["message"]
     assert "parse error" in recall["message"]
     assert recall["query"] == f'model_recall{{model="{model}",version="v1"'
 
-    unavailable = cluster.wait(
-        lambda: metrics_unavailable(cluster), timeout=10, what="MetricsAvailable=False"
+    # A spec problem, said as one: phase Invalid, InvalidSpec naming the check, one Warning.
+    invalid = cluster.wait(
+        lambda: (c := cluster.condition(MD, "InvalidSpec")) and c["status"] == "True" and c,
+        timeout=10,
+        what="InvalidSpec=True",
     )
-    assert unavailable["reason"] == "QueryError"
-    assert "recall: Inconclusive" in unavailable["message"]
-    assert "parse error" in unavailable["message"]
+    assert invalid["reason"] == "InvalidQuery"
+    assert "check 'recall': bad PromQL" in invalid["message"]
+    assert "parse error" in invalid["message"]
     [warning] = cluster.wait(
-        lambda: events(cluster, "MetricsUnavailable"), timeout=10, what="MetricsUnavailable"
+        lambda: events(cluster, "InvalidSpec"), timeout=10, what="an InvalidSpec Event"
     )
     assert "parse error" in warning["message"]
 
     time.sleep(4)  # several more evaluations with the same broken query
     status = cluster.status(MD)
+    assert status["phase"] == "Invalid"
+    assert condition(cluster, "Ready")["reason"] == "InvalidQuery"
     assert status["consecutiveFailures"] == 0
     assert status["lastEvaluation"]["verdict"] == "Inconclusive"
-    # An unbroken run of passes is needed for promotion: a check that cannot be
-    # evaluated blocks it, so v1 is not declared known good on half the evidence.
+    # A check that cannot be evaluated blocks promotion: v1 is not declared known good
+    # on half the evidence.
     assert "stableVersion" not in status
-    assert status["phase"] == "Progressing"
     assert condition(cluster, "Degraded")["status"] == "False"
-    assert len(events(cluster, "MetricsUnavailable")) == 1
+    # Prometheus answered: this is no outage, and the other check has its data.
+    assert condition(cluster, "MetricsAvailable")["status"] == "True"
+    assert events(cluster, "MetricsUnavailable") == []
+    assert len(events(cluster, "InvalidSpec")) == 1
+
+    # The user fixes the query: the next evaluation clears it.
+    fixed = {**broken, "query": f'model_recall{{model="{model}",version="{{{{version}}}}"}}'}
+    cluster.patch_spec(
+        MD, {"analysis": {**spec["analysis"], "checks": [spec["analysis"]["checks"][0], fixed]}}
+    )
+    cluster.wait(
+        lambda: (c := cluster.condition(MD, "InvalidSpec")) and c["status"] == "False",
+        timeout=15,
+        what="InvalidSpec=False after the fix",
+    )
     assert cluster.running_version(DEPLOYMENT) == v("v1")
     assert operator.running
     log = operator.log_file.read_text()

@@ -111,6 +111,24 @@ async def test_a_proxy_error_page_is_non_json_too_not_a_python_bytes_repr() -> N
     assert "b'" not in error
 
 
+async def test_only_bad_promql_is_marked_as_an_invalid_query() -> None:
+    """bad_data is the query's fault (the spec), other errors the server's: the core
+    reports the first as InvalidSpec, the rest as missing data."""
+    for status, body, invalid in (
+        (400, PROMETHEUS_BAD_DATA, True),
+        (422, b'{"status":"error","errorType":"execution","error":"x"}', False),
+        (503, b'{"status":"error","errorType":"unavailable","error":"x"}', False),
+    ):
+        with Server(status, body, "application/json") as server:
+            metrics = PrometheusMetrics(server.url, 5.0)
+            try:
+                result = await metrics.query("model_accuracy")
+            finally:
+                metrics.close()
+        assert result.error is not None
+        assert result.invalid_query is invalid, (status, result)
+
+
 async def test_prometheus_error_json_gives_its_own_text() -> None:
     with Server(400, PROMETHEUS_BAD_DATA, "application/json") as server:
         error = await _error(server.url)

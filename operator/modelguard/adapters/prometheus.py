@@ -77,7 +77,9 @@ class PrometheusMetrics:
         try:
             data = self._client.custom_query(query=promql)
         except _BadAnswerError as answer:
-            return QueryResult(error=describe_answer(where, answer))
+            return QueryResult(
+                error=describe_answer(where, answer), invalid_query=is_bad_promql(answer)
+            )
         except requests.Timeout:
             return QueryResult(error=f"{where} timed out after {self._timeout:g}s")
         except requests.JSONDecodeError as exc:  # labelled JSON, but not
@@ -92,13 +94,25 @@ class PrometheusMetrics:
         self._client.close()
 
 
-def describe_answer(where: str, answer: _BadAnswerError) -> str:
-    """What an answer other than a result means, in Prometheus' own words if it has any."""
+def _error_body(answer: _BadAnswerError) -> dict[str, Any] | None:
+    """Prometheus' JSON error answer ({"status": "error", ...}), if that is what it is."""
     try:
         body = json.loads(answer.body)
     except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("status") == "error":
+        return None
+    return body if isinstance(body, dict) and body.get("status") == "error" else None
+
+
+def is_bad_promql(answer: _BadAnswerError) -> bool:
+    """Prometheus refused the query itself (errorType bad_data): the check is wrong."""
+    body = _error_body(answer)
+    return body is not None and body.get("errorType") == "bad_data"
+
+
+def describe_answer(where: str, answer: _BadAnswerError) -> str:
+    """What an answer other than a result means, in Prometheus' own words if it has any."""
+    body = _error_body(answer)
+    if body is not None:
         kind, text = str(body.get("errorType") or ""), str(body.get("error") or "").strip()
         if kind == "bad_data":
             return f"bad PromQL: {_short(text)}"

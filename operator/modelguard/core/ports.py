@@ -21,6 +21,8 @@ class QueryResult:
     value: float | None = None
     series: int = 0
     error: str | None = None
+    # The error is Prometheus refusing the query as bad PromQL, not an outage.
+    invalid_query: bool = False
 
     @property
     def usable(self) -> bool:
@@ -33,6 +35,8 @@ class QueryResult:
 
     def problem(self) -> tuple[CheckReason, str]:
         """(reason, message) for an unusable result."""
+        if self.error is not None and self.invalid_query:
+            return CheckReason.INVALID_QUERY, self.error
         if self.error is not None:
             return CheckReason.QUERY_ERROR, self.error
         if self.series == 0 or self.value is None:

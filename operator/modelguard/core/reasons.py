@@ -16,6 +16,8 @@ class ConditionReason(StrEnum):
     # InvalidSpec
     VALID = "Valid"
     INVALID_SPEC = "InvalidSpec"
+    # InvalidSpec=True and Ready=False: Prometheus rejected a check's query as bad PromQL.
+    INVALID_QUERY = "InvalidQuery"
     # KillSwitchEngaged
     TRAFFIC_ON_FALLBACK = "TrafficOnFallback"
     FALLBACK_UNAVAILABLE = "FallbackUnavailable"
@@ -82,6 +84,9 @@ class CheckReason(StrEnum):
     # known-good version other than the current one yet: not judged, not missing data.
     NO_STABLE_VERSION = "NoStableVersion"
     TOO_FEW_SAMPLES = "TooFewSamples"
+    # Prometheus rejected the query itself (400 bad_data): a spec problem, not missing
+    # data, so noData never reinterprets it and it never counts toward a rollback.
+    INVALID_QUERY = "InvalidQuery"
     # Missing data: noData=fail|pass may reinterpret these (see evaluation.overall).
     NO_DATA = "NoData"
     QUERY_ERROR = "QueryError"

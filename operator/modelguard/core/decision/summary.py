@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from modelguard.core import conditions as cond
 from modelguard.core.api import (
+    CheckResult,
     Condition,
     KillSwitchStatus,
     ModelDeploymentSpec,
@@ -20,7 +21,7 @@ from modelguard.core.decision.evidence import evidence, missing_reason
 from modelguard.core.decision.model import Plan
 from modelguard.core.decision.versions import matches
 from modelguard.core.evaluation import metrics_available
-from modelguard.core.reasons import ConditionReason
+from modelguard.core.reasons import CheckReason, ConditionReason, EventReason
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ def _held(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Quarantin
 def _promoted(status: ModelDeploymentStatus) -> bool:
     current = status.current_version
     return current is not None and any(v.same(current) for v in status.known_good_versions)
+
+
+def invalid_queries(status: ModelDeploymentStatus) -> list[CheckResult]:
+    """The checks of the last evaluation of the running version whose query Prometheus
+    refused as bad PromQL: a spec problem, reported like one (phase Invalid)."""
+    last, current = status.last_evaluation, status.current_version
+    if last is None or current is None or last.version != current.name:
+        return []
+    return [c for c in last.checks if c.reason == CheckReason.INVALID_QUERY]
 
 
 def _passing_without_data(status: ModelDeploymentStatus) -> bool:
@@ -83,6 +93,8 @@ def phase_of(
         return Readiness(Phase.PROGRESSING, "False", ConditionReason.APPLYING)
     if _failing(status):
         return Readiness(Phase.DEGRADED, "False", ConditionReason.DEGRADED)
+    if invalid_queries(status):
+        return Readiness(Phase.INVALID, "False", ConditionReason.INVALID_QUERY)
     if _held(spec, status) is not None:
         # Ready when what runs instead is known good (the usual case after a rollback).
         ready: cond.Status = "True" if _promoted(status) else "False"
@@ -112,7 +124,7 @@ def _put_conditions(draft: Draft, spec: ModelDeploymentSpec, status: ModelDeploy
     """Every condition but Ready, from `status` (the draft before this summary)."""
     ks = status.kill_switch
     last = status.last_evaluation
-    draft.put(cond.INVALID_SPEC, "False", ConditionReason.VALID)
+    _put_invalid_queries(draft, status)
     if ks.engaged:
         draft.put(cond.KILL_SWITCH_ENGAGED, "True", kill_reason(ks), kill_message(ks))
     else:
@@ -147,6 +159,20 @@ def _put_conditions(draft: Draft, spec: ModelDeploymentSpec, status: ModelDeploy
         )
     elif cond.get_condition(draft.status.conditions, cond.METRICS_AVAILABLE) is None:
         draft.put(cond.METRICS_AVAILABLE, "Unknown", ConditionReason.NOT_EVALUATED)
+
+
+def _put_invalid_queries(draft: Draft, status: ModelDeploymentStatus) -> None:
+    """InvalidSpec from the queries Prometheus refused, with one Warning when it turns
+    True: the fix is in the spec, and the analysis holds (no verdict) until then."""
+    broken = invalid_queries(status)
+    if not broken:
+        draft.put(cond.INVALID_SPEC, "False", ConditionReason.VALID)
+        return
+    message = "; ".join(f"check {c.name!r}: {c.message}" for c in broken)
+    message += "; fix the query in spec.analysis.checks (the analysis holds until then)"
+    if not cond.is_true(draft.status.conditions, cond.INVALID_SPEC):
+        draft.event("Warning", EventReason.INVALID_SPEC, message)
+    draft.put(cond.INVALID_SPEC, "True", ConditionReason.INVALID_QUERY, message)
 
 
 def observed(conditions: Sequence[Condition], generation: int | None) -> list[Condition]:
