@@ -24,7 +24,7 @@ from kubernetes import client as k8s
 
 from modelguard.cli import main as cli
 from modelguard.core import api
-from modelguard.core.metadata import requested_by
+from modelguard.core.metadata import requested_by, requester_annotation
 from modelguard_testenv import ControlPlane, UserCredentials
 
 pytestmark = pytest.mark.e2e
@@ -181,12 +181,12 @@ def test_fleet_kill_and_release(run: Any, custom: k8s.CustomObjectsApi, ns: str)
 
 
 def _engaged(custom: k8s.CustomObjectsApi, ns: str) -> dict[str, tuple[bool, str, str]]:
-    """name -> (enabled, reason, requested-by) as stored."""
+    """name -> (enabled, reason, who asked) as stored."""
     return {
         o["metadata"]["name"]: (
             bool(o["spec"].get("killSwitch", {}).get("enabled")),
             o["spec"].get("killSwitch", {}).get("reason", ""),
-            (o["metadata"].get("annotations") or {}).get(api.ANNOTATION_REQUESTED_BY, ""),
+            requested_by(o),  # the annotation, read by the operator's own rule
         )
         for o in _all(custom, ns)
     }
@@ -199,7 +199,11 @@ def test_fleet_kill_keeps_another_incidents_switch_and_release_picks_by_reason(
     `release --all` must not release, a switch pulled earlier for another incident."""
     earlier = _md("payments")
     earlier["spec"]["killSwitch"] = {"enabled": True, "reason": "INC-7: drift"}
-    earlier["metadata"]["annotations"] = {api.ANNOTATION_REQUESTED_BY: "bob@example.com"}
+    earlier["metadata"]["annotations"] = {  # as the CLI wrote it when bob pulled it
+        api.ANNOTATION_REQUESTED_BY: requester_annotation(
+            "bob@example.com", earlier["spec"]["killSwitch"]
+        )
+    }
     _create(custom, ns, earlier, _md("fraud-a"), _md("fraud-b"))
 
     code, out, err = run("kill", "--all", "-n", ns, "--reason", "INC-42: bad scores")
