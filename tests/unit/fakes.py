@@ -28,6 +28,7 @@ from modelguard.core.ports import ModelDeploymentBody, QueryResult, Workloads
 from modelguard.core.workload import (
     Action,
     Event,
+    Progressing,
     Scale,
     ServiceState,
     SetSelector,
@@ -46,6 +47,8 @@ class FakeDeployment:
     env: dict[str, str] = field(default_factory=dict)
     replicas: int = 3
     container: str = "server"
+    # The Deployment controller gave up on the rollout (Progressing=False).
+    deadline_exceeded: bool = False
 
 
 @dataclass
@@ -65,6 +68,9 @@ class FakeWorkloads:
         self.ready_pods: dict[str, list[dict[str, str]]] = {}  # namespace -> pod labels
         self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        # Images whose pods never become Ready (crash loop, image pull error), like the
+        # harness's kwok stage: the rollout to them never completes.
+        self.never_ready: set[str] = set()
         # What happened, in order.
         self.status_writes: list[ModelDeploymentStatus] = []
         self.applied: list[Action] = []  # actions that took effect
@@ -170,12 +176,28 @@ class FakeWorkloads:
             exists=True,
             container=deployment.container,
             version=ModelVersion(image=deployment.image, model_tag=deployment.env.get(tag_env)),
-            replicas=deployment.replicas,
-            ready_replicas=deployment.replicas,  # pods start at once here
+            **self._rollout(deployment),
             service=service,
             fallback_ready_pods=fallback_ready,
             autoscaler=autoscaler,
         )
+
+    def _rollout(self, deployment: FakeDeployment) -> dict[str, Any]:
+        """Pods start at once here, except those of a never-Ready image: then one surge pod
+        of the new template hangs beside the old ones, as with a RollingUpdate."""
+        n = deployment.replicas
+        stuck = deployment.image in self.never_ready and n > 0
+        progressing = Progressing("True", "NewReplicaSetAvailable")
+        if deployment.deadline_exceeded:
+            progressing = Progressing("False", "ProgressDeadlineExceeded", "deadline exceeded")
+        return {
+            "replicas": n,
+            "ready_replicas": n,
+            "updated_replicas": 1 if stuck else n,
+            "available_replicas": n,
+            "total_replicas": n + 1 if stuck else n,
+            "progressing": progressing,
+        }
 
     async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
         if self._crash_on is not None and self._crash_on(action):

@@ -74,6 +74,11 @@ class CheckReason(StrEnum):
     THRESHOLD_BREACHED = "ThresholdBreached"
     NO_BASELINE = "NoBaseline"
     TOO_FEW_SAMPLES = "TooFewSamples"
+    # The built-in rollout check (core.rollout).
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    ROLLOUT_STUCK = "RolloutStuck"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     # Missing data: noData=fail|pass may reinterpret these (see evaluation.overall).
     NO_DATA = "NoData"
     QUERY_ERROR = "QueryError"
