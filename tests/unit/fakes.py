@@ -242,15 +242,17 @@ class FakeWorkloads:
 class FakeMetrics:
     """A MetricsSource answering each query from a function of the PromQL text."""
 
-    def __init__(self, answer: Callable[[str], QueryResult]) -> None:
+    def __init__(self, answer: Callable[[str, datetime | None], QueryResult]) -> None:
         self._answer = answer
         self.queries: list[str] = []
+        self.times: dict[str, datetime | None] = {}  # query -> the time it was read at
         self.closed = False
 
-    async def query(self, promql: str) -> QueryResult:
+    async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
         assert not self.closed, "queried after close()"
         self.queries.append(promql)
-        return self._answer(promql)
+        self.times[promql] = at
+        return self._answer(promql, at)
 
     def close(self) -> None:
         self.closed = True
@@ -262,6 +264,9 @@ class FakePrometheus:
     def __init__(self) -> None:
         # Answer per query substring (e.g. a version label); no match: no series.
         self.answers: dict[str, QueryResult] = {}
+        # Series that ended (the version stopped serving): per fragment, the last time
+        # they existed. Read now (no time) or later, such a query finds no series.
+        self.ended: dict[str, datetime] = {}
         self.opened: list[tuple[str, float, str | None]] = []
         self.sources: list[FakeMetrics] = []
 
@@ -271,11 +276,18 @@ class FakePrometheus:
         self.sources.append(source)
         return source
 
-    def _answer(self, promql: str) -> QueryResult:
+    def _answer(self, promql: str, at: datetime | None) -> QueryResult:
+        for fragment, end in self.ended.items():
+            if fragment in promql and (at is None or at > end):
+                return QueryResult()
         for fragment, result in self.answers.items():
             if fragment in promql:
                 return result
         return QueryResult()
+
+    def times(self) -> dict[str, datetime | None]:
+        """Each query's evaluation time (None: now), as last asked."""
+        return {q: t for s in self.sources for q, t in s.times.items()}
 
     def queries(self) -> list[str]:
         return [q for s in self.sources for q in s.queries]

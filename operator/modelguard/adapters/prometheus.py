@@ -8,6 +8,7 @@ an exception: a Prometheus outage must make checks Inconclusive, not crash a han
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -30,12 +31,14 @@ class PrometheusMetrics:
         )
         self._url = url
 
-    async def query(self, promql: str) -> QueryResult:
-        return await asyncio.to_thread(self._query, promql)
+    async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
+        return await asyncio.to_thread(self._query, promql, at)
 
-    def _query(self, promql: str) -> QueryResult:
+    def _query(self, promql: str, at: datetime | None = None) -> QueryResult:
+        # Prometheus takes the evaluation time as Unix seconds (fractions allowed).
+        params = None if at is None else {"time": f"{at.timestamp():.3f}"}
         try:
-            data = self._client.custom_query(query=promql)
+            data = self._client.custom_query(query=promql, params=params)
         except PrometheusApiClientException as exc:
             return QueryResult(error=f"Prometheus rejected the query: {_short(str(exc))}")
         except requests.Timeout:

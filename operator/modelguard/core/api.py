@@ -424,6 +424,11 @@ class VersionStatus(ModelVersion):
     """A version as shown in status, with when it got there."""
 
     since: datetime | None = None
+    served_until: datetime | None = Field(
+        default=None,
+        description="In knownGoodVersions: when this version stopped serving (another went "
+        "live in its place). A relative check reads its baseline as of then.",
+    )
 
     @classmethod
     def of(cls, version: ModelVersion, since: datetime | None = None) -> VersionStatus:
@@ -454,6 +459,10 @@ class CheckResult(StatusModel):
     baseline: float | None = None
     threshold: str = ""
     samples: float | None = None
+    baseline_at: datetime | None = Field(
+        default=None,
+        description="When the baseline was read: the last time the stable version served.",
+    )
     verdict: Verdict
     reason: str = Field(default="", description="Why: BelowMin, NoData, TooFewSamples, ...")
     message: str = ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from modelguard.core.api import Check, CheckResult, NoDataPolicy, Verdict
 from modelguard.core.ports import QueryResult
@@ -30,16 +31,28 @@ class RenderedCheck:
     query: str
     baseline_query: str | None
     samples_query: str | None
+    # When to evaluate the baseline query: the last time the stable version served
+    # (None: now, it still serves). After an in-place rollout its series end; read now,
+    # they are gone once the query's range window passes.
+    baseline_at: datetime | None = None
 
 
-def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
+def render_check(
+    check: Check, values: Mapping[str, str], baseline_at: datetime | None = None
+) -> RenderedCheck:
     """Render a check's templates. A relative check without a baseline version gets no
     baseline query (it is then not applicable, see evaluate_check)."""
     baseline = None
     if check.baseline_query is not None and "stableVersion" in values:
         baseline = render(check.baseline_query, values)
     samples = render(check.samples_query, values) if check.samples_query is not None else None
-    return RenderedCheck(check, render(check.query, values), baseline, samples)
+    return RenderedCheck(
+        check,
+        render(check.query, values),
+        baseline,
+        samples,
+        baseline_at if baseline is not None else None,
+    )
 
 
 def _fmt(value: float) -> str:
@@ -80,6 +93,7 @@ def _result(
             "query": rendered.query,
             "threshold": _threshold(check),
             "value": value.value if value.usable else None,
+            "baselineAt": rendered.baseline_at,
             **extra,
             "verdict": verdict,
             "reason": reason,
