@@ -304,7 +304,6 @@ def _rollout(deployment: dict[str, Any]) -> dict[str, Any]:
     progressing = next(
         (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None
     )
-    since = (progressing or {}).get("lastTransitionTime")
     return {
         "updated_replicas": int(status.get("updatedReplicas", 0)),
         "available_replicas": int(status.get("availableReplicas", 0)),
@@ -317,7 +316,6 @@ def _rollout(deployment: dict[str, Any]) -> dict[str, Any]:
             status=progressing.get("status", "Unknown"),
             reason=progressing.get("reason", ""),
             message=progressing.get("message", ""),
-            last_transition_time=datetime.fromisoformat(since) if since else None,
         ),
     }
 

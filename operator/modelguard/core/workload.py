@@ -7,7 +7,6 @@ reconciler can repeat any of them after a crash without harm.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 from modelguard.core.api import ModelVersion
@@ -27,7 +26,6 @@ class Progressing:
     status: Literal["True", "False", "Unknown"]
     reason: str = ""
     message: str = ""
-    last_transition_time: datetime | None = None
 
 
 @dataclass(frozen=True)
