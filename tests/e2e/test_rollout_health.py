@@ -62,6 +62,11 @@ def test_a_version_whose_pods_never_get_ready_is_rolled_back(
     # The harness really keeps them unready (else this test would prove nothing).
     cluster.wait(lambda: _unready_pods(cluster) > 0, timeout=15, what="an unready v2 pod")
     cluster.wait(
+        lambda: "rolloutIncompleteSince" in cluster.status(MD),
+        timeout=15,
+        what="the incomplete rollout recorded",
+    )
+    cluster.wait(
         lambda: cluster.running_version(DEPLOYMENT) == (image("v1"), "v1"),
         timeout=40,
         what="rolled back to v1",
