@@ -12,7 +12,7 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, user_checks, version
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
 
 def last_checks(cluster: Cluster, version_name: str) -> list[dict[str, Any]] | None:
     last = cluster.status(MD).get("lastEvaluation") or {}
-    return list(last["checks"]) if last.get("version") == version_name else None
+    return user_checks(last) if last.get("version") == version_name else None
 
 
 def metrics_unavailable(cluster: Cluster) -> dict[str, Any] | None:
@@ -103,14 +103,14 @@ def test_outage_under_no_data_hold_never_rolls_back(
         assert status.get("quarantinedVersions", []) == []
         last = status["lastEvaluation"]
         if last["version"] == "v2" and last["verdict"] == "Inconclusive":
-            [check] = last["checks"]
+            [check] = user_checks(last)
             assert check["verdict"] == "Inconclusive"
             assert check["reason"] == reason
             evaluations.add(last["time"])
         time.sleep(0.5)
     assert len(evaluations) >= 3, f"hardly evaluated during the outage: {sorted(evaluations)}"
 
-    [check] = cluster.status(MD)["lastEvaluation"]["checks"]
+    [check] = user_checks(cluster.status(MD)["lastEvaluation"])
     assert EVIDENCE[reason] in check["message"]
     if outage == "prometheus-down":
         assert prometheus.url in check["message"]

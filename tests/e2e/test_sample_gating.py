@@ -12,7 +12,7 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, user_checks, version
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ def last_check(cluster: Cluster, version_name: str) -> dict[str, Any] | None:
     last = cluster.status(MD).get("lastEvaluation") or {}
     if last.get("version") != version_name:
         return None
-    [check] = last["checks"]
+    [check] = user_checks(last)
     return dict(check)
 
 
