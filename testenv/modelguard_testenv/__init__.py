@@ -3,6 +3,7 @@
 - ``ControlPlane``: etcd, kube-apiserver (RBAC on), kube-controller-manager, kube-scheduler
   and kwok with one fake Node, so Deployments really roll out (envtest-style, no Docker).
 - ``PrometheusServer``: Debian's Prometheus with a 1 s scrape/evaluation interval.
+- ``NEVER_READY``: a container image containing it gets pods that never become Ready.
 - ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly.
 
 Anything that fails to start raises ``ComponentStartError`` naming the component and its log
@@ -20,11 +21,13 @@ from modelguard_testenv.controlplane import (
 )
 from modelguard_testenv.exporter import SyntheticModelExporter
 from modelguard_testenv.prometheus import PrometheusServer
+from modelguard_testenv.stages import NEVER_READY
 from modelguard_testenv.waiting import wait_for
 
 __all__ = [
     "COMPONENTS",
     "K8S_VERSION",
+    "NEVER_READY",
     "PORT_NAMES",
     "ComponentStartError",
     "ControlPlane",

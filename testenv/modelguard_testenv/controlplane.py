@@ -34,6 +34,7 @@ from modelguard_testenv._process import (
 )
 from modelguard_testenv.binaries import find_binary, find_kwok_stages
 from modelguard_testenv.pki import PKI, CertKeyPair, write_kubeconfig
+from modelguard_testenv.stages import write_stages
 
 __all__ = [
     "COMPONENTS",
@@ -444,6 +445,8 @@ class ControlPlane:
         return [
             f"--kubeconfig={kubeconfig}",
             f"--config={stages}",
+            # The harness's own stages (pods that never get Ready), beside kwok's.
+            f"--config={write_stages(self.workdir)}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector="
             f"{KWOK_NODE_ANNOTATION}={KWOK_NODE_ANNOTATION_VALUE}",

@@ -23,6 +23,11 @@ def version(name: str) -> dict[str, str]:
     return {"image": image(name), "modelTag": name}
 
 
+def user_checks(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    """A lastEvaluation's results of the spec's checks, without the built-in rollout one."""
+    return [c for c in evaluation.get("checks", []) if c["name"] != "rollout"]
+
+
 def accuracy_spec(
     prometheus_url: str,
     model: str,

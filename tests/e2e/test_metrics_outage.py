@@ -20,6 +20,7 @@ from tests.e2e.scenarios import (
     events,
     image,
     promote_v1,
+    user_checks,
     v,
     version,
 )
@@ -33,7 +34,7 @@ EVIDENCE = {"QueryError": "unreachable", "NoData": "no series"}
 
 def last_checks(cluster: Cluster, version_name: str) -> list[dict[str, Any]] | None:
     last = cluster.status(MD).get("lastEvaluation") or {}
-    return list(last["checks"]) if last.get("version") == version_name else None
+    return user_checks(last) if last.get("version") == version_name else None
 
 
 def metrics_unavailable(cluster: Cluster) -> dict[str, Any] | None:
@@ -94,14 +95,14 @@ def test_outage_under_no_data_hold_never_rolls_back(
         assert status.get("quarantinedVersions", []) == []
         last = status["lastEvaluation"]
         if last["version"] == "v2" and last["verdict"] == "Inconclusive":
-            [check] = last["checks"]
+            [check] = user_checks(last)
             assert check["verdict"] == "Inconclusive"
             assert check["reason"] == reason
             evaluations.add(last["time"])
         time.sleep(0.5)
     assert len(evaluations) >= 3, f"hardly evaluated during the outage: {sorted(evaluations)}"
 
-    [check] = cluster.status(MD)["lastEvaluation"]["checks"]
+    [check] = user_checks(cluster.status(MD)["lastEvaluation"])
     assert EVIDENCE[reason] in check["message"]
     if outage == "prometheus-down":
         assert prometheus.url in check["message"]

@@ -12,7 +12,16 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, events, promote_v1, v, version
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    events,
+    promote_v1,
+    user_checks,
+    v,
+    version,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +49,7 @@ def last_check(cluster: Cluster, version_name: str) -> dict[str, Any] | None:
     last = cluster.status(MD).get("lastEvaluation") or {}
     if last.get("version") != version_name:
         return None
-    [check] = last["checks"]
+    [check] = user_checks(last)
     return dict(check)
 
 

@@ -28,6 +28,7 @@ from modelguard.core.ports import ModelDeploymentBody, QueryResult, Workloads
 from modelguard.core.workload import (
     Action,
     Event,
+    Progressing,
     Scale,
     ServiceState,
     SetSelector,
@@ -46,6 +47,8 @@ class FakeDeployment:
     env: dict[str, str] = field(default_factory=dict)
     replicas: int = 3
     container: str = "server"
+    # The Deployment controller gave up on the rollout (Progressing=False).
+    deadline_exceeded: bool = False
 
 
 @dataclass
@@ -65,6 +68,9 @@ class FakeWorkloads:
         self.ready_pods: dict[str, list[dict[str, str]]] = {}  # namespace -> pod labels
         self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        # Images whose pods never become Ready (crash loop, image pull error), like the
+        # harness's kwok stage: the rollout to them never completes.
+        self.never_ready: set[str] = set()
         # What happened, in order.
         self.status_writes: list[ModelDeploymentStatus] = []
         self.applied: list[Action] = []  # actions that took effect
@@ -217,12 +223,28 @@ class FakeWorkloads:
             uid=f"uid-{guarded[DEPLOYMENT]}",
             container=deployment.container,
             version=ModelVersion(image=deployment.image, model_tag=deployment.env.get(tag_env)),
-            replicas=deployment.replicas,
-            ready_replicas=deployment.replicas,  # pods start at once here
+            **self._rollout(deployment),
             service=service,
             fallback_ready_pods=fallback_ready,
             autoscaler=autoscaler,
         )
+
+    def _rollout(self, deployment: FakeDeployment) -> dict[str, Any]:
+        """Pods start at once here, except those of a never-Ready image: then one surge pod
+        of the new template hangs beside the old ones, as with a RollingUpdate."""
+        n = deployment.replicas
+        stuck = deployment.image in self.never_ready and n > 0
+        progressing = Progressing("True", "NewReplicaSetAvailable")
+        if deployment.deadline_exceeded:
+            progressing = Progressing("False", "ProgressDeadlineExceeded", "deadline exceeded")
+        return {
+            "replicas": n,
+            "ready_replicas": n,
+            "updated_replicas": 1 if stuck else n,
+            "available_replicas": n,
+            "total_replicas": n + 1 if stuck else n,
+            "progressing": progressing,
+        }
 
     async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
         if self._crash_on is not None and self._crash_on(action):
@@ -269,15 +291,17 @@ class FakeWorkloads:
 class FakeMetrics:
     """A MetricsSource answering each query from a function of the PromQL text."""
 
-    def __init__(self, answer: Callable[[str], QueryResult]) -> None:
+    def __init__(self, answer: Callable[[str, datetime | None], QueryResult]) -> None:
         self._answer = answer
         self.queries: list[str] = []
+        self.times: dict[str, datetime | None] = {}  # query -> the time it was read at
         self.closed = False
 
-    async def query(self, promql: str) -> QueryResult:
+    async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
         assert not self.closed, "queried after close()"
         self.queries.append(promql)
-        return self._answer(promql)
+        self.times[promql] = at
+        return self._answer(promql, at)
 
     def close(self) -> None:
         self.closed = True
@@ -289,6 +313,9 @@ class FakePrometheus:
     def __init__(self) -> None:
         # Answer per query substring (e.g. a version label); no match: no series.
         self.answers: dict[str, QueryResult] = {}
+        # Series that ended (the version stopped serving): per fragment, the last time
+        # they existed. Read now (no time) or later, such a query finds no series.
+        self.ended: dict[str, datetime] = {}
         self.opened: list[tuple[str, float, str | None]] = []
         self.sources: list[FakeMetrics] = []
 
@@ -298,11 +325,18 @@ class FakePrometheus:
         self.sources.append(source)
         return source
 
-    def _answer(self, promql: str) -> QueryResult:
+    def _answer(self, promql: str, at: datetime | None) -> QueryResult:
+        for fragment, end in self.ended.items():
+            if fragment in promql and (at is None or at > end):
+                return QueryResult()
         for fragment, result in self.answers.items():
             if fragment in promql:
                 return result
         return QueryResult()
+
+    def times(self) -> dict[str, datetime | None]:
+        """Each query's evaluation time (None: now), as last asked."""
+        return {q: t for s in self.sources for q, t in s.times.items()}
 
     def queries(self) -> list[str]:
         return [q for s in self.sources for q in s.queries]

@@ -427,6 +427,14 @@ CEL_VIOLATIONS: dict[tuple[str, str], tuple[Mutation, tuple[str | int, ...]]] = 
         _set("analysis.interval", "100ms"),
         ("analysis", "interval"),
     ),
+    (".spec.analysis.rolloutTimeout", "must be at least 1s"): (
+        _set("analysis.rolloutTimeout", "500ms"),
+        ("analysis", "rolloutTimeout"),
+    ),
+    (".spec.analysis.checks", "check name 'rollout' is reserved for the built-in check"): (
+        _set("analysis.checks.0.name", "rollout"),
+        ("analysis", "checks"),
+    ),
     (".spec.analysis.checks[]", "a check needs at least one of min, max, maxDrop, maxIncrease"): (
         _set("analysis.checks.0.min", DELETE),
         ("analysis", "checks", 0),

@@ -27,6 +27,7 @@ from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.workload import (
     Action,
     Event,
+    Progressing,
     Scale,
     ServiceState,
     SetSelector,
@@ -212,6 +213,7 @@ class KubeAdapter:
             version=ModelVersion(image=container.get("image"), model_tag=tag),
             replicas=int(replicas),
             ready_replicas=int(deployment.get("status", {}).get("readyReplicas", 0)),
+            **_rollout(deployment),
             service=service,
             fallback_ready_pods=fallback_ready,
         )
@@ -355,6 +357,29 @@ class KubeAdapter:
                 return  # posted before a crash: already on record
             # An Event is a record, not state: losing one must not fail the reconcile.
             log.warning("Event %s not posted: %s", event.reason, exc.reason)
+
+
+def _rollout(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The Workload fields that describe the rollout, from the Deployment's status (the
+    API server omits zero counts, so an absent count is 0)."""
+    status = deployment.get("status") or {}
+    progressing = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None
+    )
+    return {
+        "updated_replicas": int(status.get("updatedReplicas", 0)),
+        "available_replicas": int(status.get("availableReplicas", 0)),
+        "total_replicas": int(status.get("replicas", 0)),
+        "rollout_observed": int(status.get("observedGeneration", 0))
+        >= int(deployment["metadata"].get("generation", 0)),
+        "progressing": None
+        if progressing is None
+        else Progressing(
+            status=progressing.get("status", "Unknown"),
+            reason=progressing.get("reason", ""),
+            message=progressing.get("message", ""),
+        ),
+    }
 
 
 def _container(deployment: dict[str, Any], wanted: str | None) -> dict[str, Any] | None:

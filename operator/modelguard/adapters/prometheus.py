@@ -21,6 +21,7 @@ import json
 import re
 import socket
 import ssl
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -69,13 +70,15 @@ class PrometheusMetrics:
         self._url = url
         self._timeout = timeout_seconds
 
-    async def query(self, promql: str) -> QueryResult:
-        return await asyncio.to_thread(self._query, promql)
+    async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
+        return await asyncio.to_thread(self._query, promql, at)
 
-    def _query(self, promql: str) -> QueryResult:
+    def _query(self, promql: str, at: datetime | None = None) -> QueryResult:
         where = f"Prometheus at {self._url}"
+        # Prometheus takes the evaluation time as Unix seconds (fractions allowed).
+        params = None if at is None else {"time": f"{at.timestamp():.3f}"}
         try:
-            data = self._client.custom_query(query=promql)
+            data = self._client.custom_query(query=promql, params=params)
         except _BadAnswerError as answer:
             return QueryResult(
                 error=describe_answer(where, answer), invalid_query=is_bad_promql(answer)

@@ -36,6 +36,8 @@ HISTORY_LIMIT = 20
 QUARANTINE_LIMIT = 20
 KNOWN_GOOD_LIMIT = 10
 KILL_SWITCH_HISTORY_LIMIT = 20
+# The built-in rollout check (core.rollout) is reported beside the user's checks.
+RESERVED_CHECK_NAME = "rollout"
 
 
 def _cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
@@ -240,6 +242,12 @@ class NoDataPolicy(StrEnum):
     PASS = "pass"
 
 
+def _no_reserved_name(checks: list[Check]) -> list[Check]:
+    if any(c.name == RESERVED_CHECK_NAME for c in checks):
+        raise ValueError(f"check name {RESERVED_CHECK_NAME!r} is reserved for the built-in check")
+    return checks
+
+
 class AnalysisSpec(ApiModel):
     prometheus: PrometheusSpec
     interval: Duration1s = _duration("30s", "1s", "How often the checks run.")
@@ -248,17 +256,30 @@ class AnalysisSpec(ApiModel):
         default=3, ge=1, le=100, description="Consecutive failed evaluations before rollback."
     )
     promote_after: str = _duration("10m", None, "Passing this long makes a version known good.")
+    rollout_timeout: Duration1s = _duration(
+        "5m",
+        "1s",
+        "A rollout of the current version not complete for this long (pods not updated "
+        "or not available) fails the built-in rollout check, as does the Deployment's "
+        "ProgressDeadlineExceeded.",
+    )
     no_data: NoDataPolicy = Field(
         default=NoDataPolicy.HOLD,
         description="What an Inconclusive check means: hold (neither), fail, or pass.",
     )
-    checks: list[Check] = Field(
+    checks: Annotated[list[Check], AfterValidator(_no_reserved_name)] = Field(
         min_length=1,
         max_length=32,
         description="Quality checks; every one must pass.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.all(c, c.name != '{RESERVED_CHECK_NAME}')",
+                    f"check name {RESERVED_CHECK_NAME!r} is reserved for the built-in check",
+                )
+            ],
         },
     )
 
@@ -404,6 +425,11 @@ class VersionStatus(ModelVersion):
     """A version as shown in status, with when it got there."""
 
     since: datetime | None = None
+    served_until: datetime | None = Field(
+        default=None,
+        description="In knownGoodVersions: when this version stopped serving (another went "
+        "live in its place). A relative check reads its baseline as of then.",
+    )
 
     @classmethod
     def of(cls, version: ModelVersion, since: datetime | None = None) -> VersionStatus:
@@ -434,6 +460,10 @@ class CheckResult(StatusModel):
     baseline: float | None = None
     threshold: str = ""
     samples: float | None = None
+    baseline_at: datetime | None = Field(
+        default=None,
+        description="When the baseline was read: the last time the stable version served.",
+    )
     verdict: Verdict
     reason: str = Field(default="", description="Why: BelowMin, NoData, TooFewSamples, ...")
     message: str = ""
@@ -552,6 +582,11 @@ class ModelDeploymentStatus(StatusModel):
         default=None,
         description="Last evaluation of the current version in which a check Passed on "
         "data (not through noData): promotion needs one within promoteAfter.",
+    )
+    rollout_incomplete_since: datetime | None = Field(
+        default=None,
+        description="When the Deployment's rollout was first seen incomplete; cleared "
+        "once it completes. Kept here so that a restart does not restart the clock.",
     )
     last_action_time: datetime | None = None
     handled_rollback_request: str | None = None

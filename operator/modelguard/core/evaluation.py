@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from modelguard.core.api import Check, CheckResult, NoDataPolicy, Verdict
 from modelguard.core.ports import QueryResult
@@ -36,12 +37,18 @@ class RenderedCheck:
     # Set when the query or samplesQuery needs {{stableVersion}} and there is none: the
     # check is then not queried at all (query holds the unrendered template).
     needs_stable_version: bool = False
+    # When to evaluate the baseline query: the last time the stable version served
+    # (None: now, it still serves). After an in-place rollout its series end; read now,
+    # they are gone once the query's range window passes.
+    baseline_at: datetime | None = None
 
 
 STABLE_VERSION = "stableVersion"
 
 
-def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
+def render_check(
+    check: Check, values: Mapping[str, str], baseline_at: datetime | None = None
+) -> RenderedCheck:
     """Render a check's templates. A relative check without a baseline version gets no
     baseline query (it is then not applicable, see evaluate_check); a check whose own
     queries need the missing stable version gets none at all (Inconclusive)."""
@@ -53,7 +60,13 @@ def render_check(check: Check, values: Mapping[str, str]) -> RenderedCheck:
     if check.baseline_query is not None and STABLE_VERSION in values:
         baseline = render(check.baseline_query, values)
     samples = render(check.samples_query, values) if check.samples_query is not None else None
-    return RenderedCheck(check, render(check.query, values), baseline, samples)
+    return RenderedCheck(
+        check,
+        render(check.query, values),
+        baseline,
+        samples,
+        baseline_at=baseline_at if baseline is not None else None,
+    )
 
 
 def _fmt(value: float) -> str:
@@ -94,6 +107,7 @@ def _result(
             "query": rendered.query,
             "threshold": _threshold(check),
             "value": value.value if value.usable else None,
+            "baselineAt": rendered.baseline_at,
             **extra,
             "verdict": verdict,
             "reason": reason,

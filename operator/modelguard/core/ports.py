@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
@@ -52,8 +53,9 @@ class QueryResult:
 class MetricsSource(Protocol):
     """One Prometheus endpoint, opened per evaluation with that spec's URL and token."""
 
-    async def query(self, promql: str) -> QueryResult:
-        """Never raises for an outage or a bad query: the result carries the error."""
+    async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
+        """An instant query evaluated at `at` (default: now). Never raises for an outage
+        or a bad query: the result carries the error."""
         ...
 
     def close(self) -> None:

@@ -87,6 +87,11 @@ class CheckReason(StrEnum):
     # Prometheus rejected the query itself (400 bad_data): a spec problem, not missing
     # data, so noData never reinterprets it and it never counts toward a rollback.
     INVALID_QUERY = "InvalidQuery"
+    # The built-in rollout check (core.rollout).
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    ROLLOUT_STUCK = "RolloutStuck"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     # Missing data: noData=fail|pass may reinterpret these (see evaluation.overall).
     NO_DATA = "NoData"
     QUERY_ERROR = "QueryError"

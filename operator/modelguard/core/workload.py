@@ -20,6 +20,15 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
+class Progressing:
+    """The Deployment's Progressing condition, as its controller reports it."""
+
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Workload:
     """The observed Deployment (and, for the fallback kill switch, its Service)."""
 
@@ -28,6 +37,13 @@ class Workload:
     version: ModelVersion | None = None
     replicas: int | None = None
     ready_replicas: int = 0
+    # The rollout, from the Deployment's status. None: not reported (then the rollout
+    # is not judged: no evidence is not evidence of a stuck rollout).
+    updated_replicas: int | None = None  # pods of the current template
+    available_replicas: int | None = None
+    total_replicas: int | None = None  # pods of every template, old ones included
+    rollout_observed: bool = True  # the controller has seen the current generation
+    progressing: Progressing | None = None
     service: ServiceState | None = None
     fallback_ready_pods: int | None = None
     autoscaler: str | None = None  # name of an HPA that targets the Deployment

@@ -36,6 +36,7 @@ from modelguard.core.decision import (
     Observation,
     Plan,
     analysis_due,
+    baseline_time,
     invalid_spec,
     next_due,
     plan,
@@ -338,6 +339,7 @@ class Reconciler:
     ) -> list[CheckResult]:
         meta = body["metadata"]
         values = template_values(status, meta["namespace"], meta["name"])
+        baseline_at = baseline_time(status)
         token: str | None = None
         auth = analysis.prometheus.auth_secret_ref
         if auth is not None:
@@ -346,7 +348,7 @@ class Reconciler:
             except Exception as exc:  # any failure (403, 404, no key) makes checks Inconclusive
                 failure = QueryResult(error=f"cannot read Secret {auth.name!r}: {_reason(exc)}")
                 return [
-                    evaluate_check(render_check(c, values), failure, failure, failure)
+                    evaluate_check(render_check(c, values, baseline_at), failure, failure, failure)
                     for c in analysis.checks
                 ]
         timeout = parse_duration(analysis.prometheus.timeout).total_seconds()
@@ -354,7 +356,10 @@ class Reconciler:
         try:
             return list(
                 await asyncio.gather(
-                    *(self._run_check(source, check, values) for check in analysis.checks)
+                    *(
+                        self._run_check(source, check, values, baseline_at)
+                        for check in analysis.checks
+                    )
                 )
             )
         finally:
@@ -362,17 +367,19 @@ class Reconciler:
 
     @staticmethod
     async def _run_check(
-        source: MetricsSource, check: Check, values: dict[str, str]
+        source: MetricsSource, check: Check, values: dict[str, str], baseline_at: datetime | None
     ) -> CheckResult:
-        rendered = render_check(check, values)
+        rendered = render_check(check, values, baseline_at)
         if rendered.needs_stable_version:  # nothing to ask Prometheus: Inconclusive
             return evaluate_check(rendered, QueryResult())
 
-        async def run(query: str | None) -> QueryResult | None:
-            return None if query is None else await source.query(query)
+        async def run(query: str | None, at: datetime | None = None) -> QueryResult | None:
+            return None if query is None else await source.query(query, at)
 
         value, baseline, samples = await asyncio.gather(
-            source.query(rendered.query), run(rendered.baseline_query), run(rendered.samples_query)
+            source.query(rendered.query),
+            run(rendered.baseline_query, rendered.baseline_at),
+            run(rendered.samples_query),
         )
         return evaluate_check(rendered, value, baseline, samples)
 

@@ -31,6 +31,7 @@ from modelguard.core.decision.timing import (
 )
 from modelguard.core.decision.versions import (
     DEFAULT_TAG_ENV,
+    baseline_time,
     desired_quarantined,
     is_quarantined,
     matches,
@@ -51,6 +52,7 @@ __all__ = [
     "Plan",
     "Readiness",
     "analysis_due",
+    "baseline_time",
     "desired_quarantined",
     "invalid_spec",
     "is_quarantined",

@@ -106,10 +106,24 @@ class Draft:
                 return  # a promoted version stays marked as such in the record
             self.history[-1] = last.model_copy(update={"outcome": outcome, "reason": reason})
 
+    def _mark_served(self, previous: ModelVersion | None, version: ModelVersion) -> None:
+        """A known-good version that stops serving records when (relative checks read
+        their baseline as of then); one that serves again is read live again."""
+
+        def marked(kept: VersionStatus) -> VersionStatus:
+            if kept.same(version):
+                return kept.model_copy(update={"served_until": None})
+            if kept.same(previous):
+                return kept.model_copy(update={"served_until": self.now})
+            return kept
+
+        self.known_good = [marked(kept) for kept in self.known_good]
+
     def go_live(
         self, version: ModelVersion, outcome: Outcome, reason: str, *, kind: str | None, env: str
     ) -> None:
         """Record `version` as running from now; with kind, also ask for the patch."""
+        self._mark_served(self.status.current_version, version)
         self.history.append(
             HistoryEntry(
                 version=version.name,

@@ -14,6 +14,7 @@ from modelguard.core.api import (
 )
 from modelguard.core.decision.desired import adopt, follow_desired, record_desired
 from modelguard.core.decision.draft import Draft
+from modelguard.core.decision.health import track_rollout, with_rollout
 from modelguard.core.decision.model import Observation, Plan
 from modelguard.core.decision.rollback import manual_rollback
 from modelguard.core.decision.summary import finish, kill_message, kill_reason, observed, phase_of
@@ -42,6 +43,7 @@ def plan(
     env = tag_env(spec)
     restore = _kill_switch(draft, spec, status, obs)
     if draft.status.kill_switch.engaged:
+        track_rollout(draft, workload)  # 0 replicas on purpose: no stuck rollout
         if spec.kill_switch.enabled:
             record_desired(draft, spec, workload)
         else:
@@ -72,6 +74,7 @@ def plan(
             return finish(draft, spec, generation)
 
     follow_desired(draft, spec, workload, env)
+    track_rollout(draft, workload)
     if (
         draft.status.pending_action is None
         and obs.evaluation is not None
@@ -80,7 +83,7 @@ def plan(
     ):
         # Not when the version changed in between (watch mode, a change made by someone
         # else): the results describe the old version and must not count for the new.
-        judge(draft, spec, obs.evaluation, env)
+        judge(draft, spec, with_rollout(draft, spec.analysis, workload, obs.evaluation), env)
     return finish(draft, spec, generation)
 
 

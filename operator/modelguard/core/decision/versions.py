@@ -3,6 +3,8 @@ spec means, which one is quarantined, which one a rollback goes to."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from modelguard.core.api import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -63,6 +65,23 @@ def stable_version(status: ModelDeploymentStatus) -> VersionStatus | None:
     for version in reversed(status.known_good_versions):
         if not is_quarantined(status, version):
             return version
+    return None
+
+
+def baseline_time(status: ModelDeploymentStatus) -> datetime | None:
+    """When to read the baseline of {{stableVersion}} (the version template_values
+    names): the last time it served, None while it still serves (read it now)."""
+    baseline = rollback_target(status)
+    if baseline is None or baseline.same(status.current_version):
+        return None
+    if baseline.served_until is not None:
+        return baseline.served_until
+    # Recorded before servedUntil existed: it served until the next version went live.
+    history = status.history
+    for i in range(len(history) - 2, -1, -1):
+        entry = history[i]
+        if (entry.image, entry.model_tag) == (baseline.image, baseline.model_tag):
+            return history[i + 1].since
     return None
 
 
