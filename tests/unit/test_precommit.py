@@ -53,6 +53,6 @@ def test_hooks_run_the_static_checks_of_the_test_script() -> None:
 def test_the_crd_hook_watches_the_models_and_the_crds() -> None:
     (crdgen,) = [h for h in _hooks() if h["id"] == "crdgen"]
     pattern = re.compile(str(crdgen["files"]))
-    assert pattern.search("operator/modelguard/core/api.py")
+    assert pattern.search("operator/modelguard/core/api/spec.py")
     assert pattern.search("crds/modelguard.io_modeldeployments.yaml")
     assert not pattern.search("README.md")

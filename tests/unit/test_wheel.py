@@ -54,7 +54,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zipfile.ZipFile]
 def test_the_wheel_carries_every_layer_and_the_type_marker(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
     for expected in (
-        "modelguard/core/api.py",
+        "modelguard/core/api/spec.py",
         "modelguard/adapters/kube.py",
         "modelguard/runtime/handlers.py",
         "modelguard/cli/main.py",
