@@ -1,13 +1,18 @@
 """Metrics source on Prometheus, via prometheus-api-client.
 
 The client is synchronous (requests), so each query runs in a worker thread to keep
-kopf's event loop free. Every failure is turned into a QueryResult with an error, never
-an exception: a Prometheus outage must make checks Inconclusive, not crash a handler.
+kopf's event loop free: in the bounded executor the runtime gives every source, never
+the one Kubernetes calls use. A Prometheus that accepts connections and never answers
+holds each thread for the whole timeout; in a pool of its own that only slows other
+evaluations, it cannot starve the kill switch's patches. Every failure is turned into a
+QueryResult with an error, never an exception: a Prometheus outage must make checks
+Inconclusive, not crash a handler.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from typing import Any
 
 import requests
@@ -21,7 +26,15 @@ from modelguard.core.ports import QueryResult
 class PrometheusMetrics:
     """One Prometheus endpoint; implements modelguard.core.ports.MetricsSource."""
 
-    def __init__(self, url: str, timeout_seconds: float, token: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float,
+        token: str | None = None,
+        *,
+        executor: Executor | None = None,
+    ) -> None:
+        """executor: where the blocking queries run (None: asyncio's default executor)."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
         # No client-side retries: the evaluation interval is the retry loop, and a retry
         # storm against a struggling Prometheus would only stretch a tick past its interval.
@@ -29,9 +42,11 @@ class PrometheusMetrics:
             url=url.rstrip("/"), headers=headers, retry=Retry(total=0), timeout=timeout_seconds
         )
         self._url = url
+        self._executor = executor
 
     async def query(self, promql: str) -> QueryResult:
-        return await asyncio.to_thread(self._query, promql)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._query, promql)
 
     def _query(self, promql: str) -> QueryResult:
         try:

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
-from modelguard.core.workload import Action, Event, Workload
-
 from modelguard.core.reasons import CheckReason
+from modelguard.core.workload import Action, Event, Workload
 
 
 @dataclass(frozen=True)
