@@ -4,6 +4,7 @@
   and kwok with one fake Node, so Deployments really roll out (envtest-style, no Docker).
 - ``PrometheusServer``: Debian's Prometheus with a 1 s scrape/evaluation interval.
 - ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly.
+- ``SilentServer``: accepts connections and never answers (a Prometheus that hangs).
 
 Anything that fails to start raises ``ComponentStartError`` naming the component and its log
 file; nothing here ever skips a test. Binaries come from ``hack/build-control-plane.sh``.
@@ -20,6 +21,7 @@ from modelguard_testenv.controlplane import (
 )
 from modelguard_testenv.exporter import SyntheticModelExporter
 from modelguard_testenv.prometheus import PrometheusServer
+from modelguard_testenv.silent import SilentServer
 from modelguard_testenv.waiting import wait_for
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "ManagedProcess",
     "MissingBinaryError",
     "PrometheusServer",
+    "SilentServer",
     "SyntheticModelExporter",
     "UserCredentials",
     "find_binary",
