@@ -54,6 +54,11 @@ class OperatorProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.running
 
+    @property
+    def pid(self) -> int | None:
+        """The operator process id, None before the first start (the benchmark reads its CPU)."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> Self:
         self.health_port = free_port()
         scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 __all__ = ["wait_for"]
 
@@ -12,7 +12,9 @@ _T = TypeVar("_T")
 
 
 def wait_for(
-    condition: Callable[[], _T],
+    # A falsy None or False means "not yet": the value returned is never one of them, so
+    # `wait_for(lambda: find(...))` with find() -> X | None is typed X.
+    condition: Callable[[], _T | Literal[False] | None],
     *,
     timeout: float,
     interval: float = 0.2,

@@ -4,12 +4,13 @@ Deployment/Service and its ModelDeployment, read them back, and wait on them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from kubernetes import client as k8s
 
 from modelguard.core import api
 from modelguard_testenv import ControlPlane, wait_for
+from modelguard_testenv.recording import VersionRecorder, Watcher, as_json
 
 T = TypeVar("T")
 
@@ -49,7 +50,9 @@ class Cluster:
                 },
             },
         }
-        self.apps.create_namespaced_deployment(self.namespace, body)
+        self.apps.create_namespaced_deployment(
+            self.namespace, k8s.V1Deployment.model_validate(body)
+        )
 
     def create_service(self, name: str, selector: dict[str, str]) -> None:
         body = {
@@ -58,11 +61,13 @@ class Cluster:
             "metadata": {"name": name, "namespace": self.namespace},
             "spec": {"selector": selector, "ports": [{"port": 80, "targetPort": 8080}]},
         }
-        self.core.create_namespaced_service(self.namespace, body)
+        self.core.create_namespaced_service(self.namespace, k8s.V1Service.model_validate(body))
 
     def deployment(self, name: str) -> dict[str, Any]:
         obj = self.apps.read_namespaced_deployment(name, self.namespace)
-        return dict(self._client.sanitize_for_serialization(obj))
+        # As JSON (camelCase, no nulls), the way the API server and kubectl show it; the
+        # client's serializer is unannotated.
+        return as_json(self._client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
 
     def running_version(self, name: str) -> tuple[str, str | None]:
         """(image, MODEL_VERSION) of the Deployment's first container."""
@@ -82,7 +87,7 @@ class Cluster:
 
     def service_selector(self, name: str) -> dict[str, str]:
         obj = self.core.read_namespaced_service(name, self.namespace)
-        return dict(obj.spec.selector or {})
+        return dict((obj.spec.selector if obj.spec else None) or {})
 
     # ------------------------------------------------------------- ModelDeployments
 
@@ -98,7 +103,7 @@ class Cluster:
         )
 
     def md(self, name: str) -> dict[str, Any]:
-        return dict(
+        return as_json(
             self.custom.get_namespaced_custom_object(
                 api.GROUP, api.VERSION, self.namespace, api.PLURAL, name
             )
@@ -131,5 +136,31 @@ class Cluster:
             what=f"{version} promoted",
         )
 
-    def wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:
+    def record_versions(self, name: str) -> VersionRecorder:
+        """A watch of the Deployment's template versions, for ``with``: polling could miss
+        a version applied and reverted between two polls (an operator fighting itself)."""
+        return VersionRecorder(self.control_plane, self.namespace, name)
+
+    def watch_mds(self) -> Watcher:
+        """A watch of the namespace's ModelDeployments from now on, for ``with``."""
+        listed = as_json(
+            self.custom.list_namespaced_custom_object(
+                api.GROUP, api.VERSION, self.namespace, api.PLURAL, limit=1
+            )
+        )
+        client = self.control_plane.api_client()  # the watcher's alone; it closes it
+        return Watcher(
+            "modeldeployments",
+            k8s.CustomObjectsApi(client).list_namespaced_custom_object,
+            api.GROUP,
+            api.VERSION,
+            self.namespace,
+            api.PLURAL,
+            resource_version=listed["metadata"]["resourceVersion"],
+            client=client,
+        )
+
+    def wait(
+        self, condition: Callable[[], T | Literal[False] | None], timeout: float, what: str
+    ) -> T:
         return wait_for(condition, timeout=timeout, interval=0.25, what=what)

@@ -1,10 +1,17 @@
-"""Building blocks shared by the operator's end-to-end scenarios."""
+"""Building blocks shared by the operator's end-to-end scenarios: one model Deployment
+(``DEPLOYMENT``) guarded by one ModelDeployment (``MD``), the spec it starts from, and the
+lookups and the "v1 known good" preamble most scenarios begin with."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from modelguard_testenv import SyntheticModelExporter
+from tests.e2e.cluster import Cluster
+
 DEPLOYMENT = "fraud-scorer"
+MD = "fraud"
 
 
 def image(version: str) -> str:
@@ -57,3 +64,38 @@ def accuracy_spec(
     if kill_switch is not None:
         spec["killSwitch"] = kill_switch
     return spec
+
+
+def v(name: str) -> tuple[str, str]:
+    """(image, MODEL_VERSION) of a version as the Deployment shows it."""
+    return image(name), name
+
+
+def condition(cluster: Cluster, type_: str) -> dict[str, Any]:
+    """The MD's condition of that type, which must be there."""
+    found = cluster.condition(MD, type_)
+    assert found is not None, f"no {type_} condition in {cluster.status(MD)}"
+    return found
+
+
+def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
+    """The MD's Events with that reason."""
+    return [e for e in cluster.events(MD) if e["reason"] == reason]
+
+
+def promote_v1(
+    cluster: Cluster,
+    exporter: SyntheticModelExporter,
+    spec: dict[str, Any],
+    accuracy: Mapping[str, float],
+    *,
+    replicas: int = 2,
+) -> None:
+    """The usual start: each version's accuracy set in the exporter (model = namespace),
+    the Deployment on v1 and the MD with `spec` created, and v1 promoted to known good.
+    The scenario then desires its next version."""
+    for name, value in accuracy.items():
+        exporter.set(cluster.namespace, name, accuracy=value)
+    cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=replicas, model_tag="v1")
+    cluster.create_md(MD, spec)
+    cluster.wait_promoted(MD, "v1")

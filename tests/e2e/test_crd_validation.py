@@ -20,12 +20,12 @@ from kubernetes import client as k8s
 from modelguard.core import api
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
+from modelguard_testenv.recording import as_json
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image
+from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, image
 
 pytestmark = pytest.mark.e2e
 
-MD = "fraud"
 PROMETHEUS = "http://prometheus.monitoring:9090"
 
 Spec = dict[str, Any]
@@ -201,13 +201,16 @@ def _create(cluster: Cluster, spec: Spec, **kwargs: Any) -> Any:
 def _rejection(cluster: Cluster, spec: Spec, **kwargs: Any) -> tuple[int, str]:
     with pytest.raises(k8s.ApiException) as info:
         _create(cluster, spec, **kwargs)
+    assert info.value.body is not None, "the API server said nothing about the rejection"
     status = json.loads(info.value.body)
     return int(info.value.status), str(status.get("message", ""))
 
 
 def _assert_nothing_created(cluster: Cluster) -> None:
-    listed = cluster.custom.list_namespaced_custom_object(
-        api.GROUP, api.VERSION, cluster.namespace, api.PLURAL
+    listed = as_json(
+        cluster.custom.list_namespaced_custom_object(
+            api.GROUP, api.VERSION, cluster.namespace, api.PLURAL
+        )
     )
     assert listed["items"] == []
 

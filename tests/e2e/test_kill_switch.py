@@ -18,11 +18,19 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter, wait_for
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    events,
+    image,
+    promote_v1,
+    v,
+    version,
+)
 
 pytestmark = pytest.mark.e2e
 
-MD = "fraud"
 FALLBACK = "fraud-rules"
 MODEL_SELECTOR = {"app": DEPLOYMENT}
 FALLBACK_SELECTOR = {"app": FALLBACK}
@@ -89,10 +97,6 @@ def released(cluster: Cluster) -> bool:
     return not kill_status(cluster).get("engaged")
 
 
-def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
-    return [e for e in cluster.events(MD) if e["reason"] == reason]
-
-
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -110,7 +114,7 @@ def ready_replicas(cluster: Cluster, name: str) -> int:
 def live_pods(cluster: Cluster, selector: dict[str, str]) -> int:
     label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     pods = cluster.core.list_namespaced_pod(cluster.namespace, label_selector=label_selector)
-    return sum(1 for p in pods.items if p.metadata.deletion_timestamp is None)
+    return sum(1 for p in pods.items if p.metadata and p.metadata.deletion_timestamp is None)
 
 
 def holds(condition: Callable[[], bool], seconds: float, what: str, interval: float = 0.25) -> None:
@@ -179,7 +183,9 @@ def test_scale_to_zero_engages_and_release_restores_exact_replicas(
     assert ready is not None
     assert ready["status"] == "False"
 
-    (event,) = events(cluster, "KillSwitchEngaged")
+    (event,) = cluster.wait(
+        lambda: events(cluster, "KillSwitchEngaged"), 5, "a KillSwitchEngaged Event"
+    )
     assert event["type"] == "Warning"
     assert REASON in event["message"]
     assert "by kubectl-patch" in event["message"]
@@ -231,7 +237,9 @@ def test_fallback_switches_the_service_and_leaves_the_model_running(
     assert condition is not None
     assert (condition["status"], condition["reason"]) == ("True", "TrafficOnFallback")
     assert cluster.status(MD)["phase"] == "Killed"
-    (event,) = events(cluster, "KillSwitchEngaged")
+    (event,) = cluster.wait(
+        lambda: events(cluster, "KillSwitchEngaged"), 5, "a KillSwitchEngaged Event"
+    )
     assert f"Service {DEPLOYMENT} switched from app={DEPLOYMENT} to fallback" in event["message"]
     assert not events(cluster, "FallbackUnavailable")
     # The model keeps running (warm, for a fast release), only out of the traffic path.
@@ -283,10 +291,15 @@ def test_fallback_without_ready_pods_also_scales_the_model_to_zero(
     assert condition is not None
     assert (condition["status"], condition["reason"]) == ("True", "FallbackUnavailable")
     assert "fallback has no Ready pods" in condition["message"]
-    (warning,) = events(cluster, "FallbackUnavailable")
+    # The decision's Events are posted after its actions and status write: wait for them.
+    (warning,) = cluster.wait(
+        lambda: events(cluster, "FallbackUnavailable"), 5, "a FallbackUnavailable Event"
+    )
     assert warning["type"] == "Warning"
     assert f"app={FALLBACK} has no Ready pods" in warning["message"]
-    (event,) = events(cluster, "KillSwitchEngaged")
+    (event,) = cluster.wait(
+        lambda: events(cluster, "KillSwitchEngaged"), 5, "a KillSwitchEngaged Event"
+    )
     assert "scaled 3 -> 0 replicas" in event["message"]
 
     patched = release(cluster)
@@ -461,7 +474,7 @@ def test_switch_flipped_while_the_operator_is_down_is_enforced_on_start(
     condition = cluster.condition(MD, "KillSwitchEngaged")
     assert condition is not None
     assert condition["status"] == "False"
-    assert cluster.running_version(DEPLOYMENT) == (image("v1"), "v1")
+    assert cluster.running_version(DEPLOYMENT) == v("v1")
     holds(lambda: cluster.replicas(DEPLOYMENT) == 7, 1.5, "replicas 7 after the release")
 
 
@@ -474,20 +487,15 @@ def test_kill_switch_preempts_a_pending_rollback(
     prometheus: PrometheusServer,
     exporter: SyntheticModelExporter,
 ) -> None:
-    model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
-    exporter.set(model, "v2", accuracy=0.80)
     warmup = 3.0
     spec = accuracy_spec(
-        prometheus.url, model, "v1", interval="1s", warmup="3s", failure_threshold=3
+        prometheus.url, cluster.namespace, "v1", interval="1s", warmup="3s", failure_threshold=3
     )
-    cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=2, model_tag="v1")
-    cluster.create_md(MD, spec)
-    cluster.wait_promoted(MD, "v1")
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.80})
 
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(
-        lambda: cluster.running_version(DEPLOYMENT) == (image("v2"), "v2"),
+        lambda: cluster.running_version(DEPLOYMENT) == v("v2"),
         timeout=10,
         what="v2 applied",
     )
@@ -510,7 +518,7 @@ def test_kill_switch_preempts_a_pending_rollback(
     def still_killed_on_v2() -> bool:
         status = cluster.status(MD)
         return (
-            cluster.running_version(DEPLOYMENT) == (image("v2"), "v2")
+            cluster.running_version(DEPLOYMENT) == v("v2")
             and cluster.replicas(DEPLOYMENT) == 0
             and not status.get("quarantinedVersions")
             and status["lastEvaluation"]["time"] == evaluated  # no analysis while killed
@@ -553,7 +561,7 @@ def test_kill_switch_preempts_a_pending_rollback(
 
     # v2 is still bad: counted from zero again, it is rolled back after 3 more failures.
     cluster.wait(
-        lambda: cluster.running_version(DEPLOYMENT) == (image("v1"), "v1"),
+        lambda: cluster.running_version(DEPLOYMENT) == v("v1"),
         timeout=15,
         what="rollback to v1 after the release",
     )
@@ -580,12 +588,12 @@ def test_desired_version_change_while_killed_is_recorded_and_applied_on_release(
         what="status.desiredVersion v2",
     )
     desired = cluster.status(MD)["desiredVersion"]
-    assert (desired["image"], desired["modelTag"]) == (image("v2"), "v2")
+    assert (desired["image"], desired["modelTag"]) == v("v2")
 
     def killed_on_v1() -> bool:
         status = cluster.status(MD)
         return (
-            cluster.running_version(DEPLOYMENT) == (image("v1"), "v1")
+            cluster.running_version(DEPLOYMENT) == v("v1")
             and cluster.replicas(DEPLOYMENT) == 0
             and status["currentVersion"]["name"] == "v1"
             and status["phase"] == "Killed"
@@ -597,8 +605,7 @@ def test_desired_version_change_while_killed_is_recorded_and_applied_on_release(
     release(cluster)
     cluster.wait(
         lambda: (
-            cluster.running_version(DEPLOYMENT) == (image("v2"), "v2")
-            and cluster.replicas(DEPLOYMENT) == 3
+            cluster.running_version(DEPLOYMENT) == v("v2") and cluster.replicas(DEPLOYMENT) == 3
         ),
         timeout=10,
         what="v2 applied at 3 replicas",

@@ -12,28 +12,23 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    condition,
+    events,
+    image,
+    promote_v1,
+    v,
+    version,
+)
 
 pytestmark = pytest.mark.e2e
 
-MD = "fraud"
 OUTAGES = ["prometheus-down", "series-absent"]
 # What the evidence says for each Inconclusive reason.
 EVIDENCE = {"QueryError": "unreachable", "NoData": "no series"}
-
-
-def v(name: str) -> tuple[str, str]:
-    return image(name), name
-
-
-def condition(cluster: Cluster, type_: str) -> dict[str, Any]:
-    found = cluster.condition(MD, type_)
-    assert found is not None, f"no {type_} condition in {cluster.status(MD)}"
-    return found
-
-
-def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
-    return [e for e in cluster.events(MD) if e["reason"] == reason]
 
 
 def last_checks(cluster: Cluster, version_name: str) -> list[dict[str, Any]] | None:
@@ -50,12 +45,8 @@ def running_v2_after_v1(
     cluster: Cluster, prometheus: PrometheusServer, exporter: SyntheticModelExporter, no_data: str
 ) -> None:
     """v1 known good, v2 (healthy so far) live and judged Passed at least once."""
-    model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
-    exporter.set(model, "v2", accuracy=0.95)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1", no_data=no_data))
-    cluster.wait_promoted(MD, "v1")
+    spec = accuracy_spec(prometheus.url, cluster.namespace, "v1", no_data=no_data)
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.95})
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(
         lambda: (checks := last_checks(cluster, "v2")) and checks[0]["verdict"] == "Passed",

@@ -16,9 +16,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import urllib3
 import yaml
 from kubernetes import client as k8s
 
@@ -169,6 +170,7 @@ def _allowed(api: k8s.ApiClient, verb: str, group: str, resource: str, namespace
         )
     )
     result = k8s.AuthorizationV1Api(api).create_self_subject_access_review(review)
+    assert result.status is not None, "the review came back without a verdict"
     return bool(result.status.allowed)
 
 
@@ -190,9 +192,13 @@ def test_identity_is_the_operator_service_account(as_operator: k8s.ApiClient) ->
     review = k8s.AuthenticationV1Api(as_operator).create_self_subject_review(
         k8s.V1SelfSubjectReview()
     )
+    assert review.status is not None
     info = review.status.user_info
+    assert info is not None
     assert info.username == f"system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
-    assert {"system:serviceaccounts", f"system:serviceaccounts:{SA_NAMESPACE}"} <= set(info.groups)
+    assert {"system:serviceaccounts", f"system:serviceaccounts:{SA_NAMESPACE}"} <= set(
+        info.groups or []
+    )
 
 
 def test_server_grants_exactly_what_the_yaml_says(as_operator: k8s.ApiClient) -> None:
@@ -247,10 +253,14 @@ def test_operator_can_do_its_job(as_operator: k8s.ApiClient, workload: str) -> N
     apps = k8s.AppsV1Api(as_operator)
     core = k8s.CoreV1Api(as_operator)
 
-    assert [d.metadata.name for d in apps.list_namespaced_deployment(ns).items] == ["scorer"]
+    listed = apps.list_namespaced_deployment(ns).items
+    assert [d.metadata.name if d.metadata else None for d in listed] == ["scorer"]
     # A watch: raw response, since the client cannot parse an event stream as a list.
-    stream = apps.list_deployment_for_all_namespaces(
-        watch=True, timeout_seconds=1, _preload_content=False
+    stream = cast(  # the client's signature names the list type, whatever _preload_content
+        urllib3.BaseHTTPResponse,
+        apps.list_deployment_for_all_namespaces(
+            watch=True, timeout_seconds=1, _preload_content=False
+        ),
     )
     assert stream.status == 200
     # close(), not release_conn(): the unread stream must not go back to the pool.
@@ -259,7 +269,9 @@ def test_operator_can_do_its_job(as_operator: k8s.ApiClient, workload: str) -> N
     assert apps.read_namespaced_deployment("scorer", ns).spec.replicas == 0
 
     core.patch_namespaced_service("scorer", ns, {"spec": {"selector": {"app": "fallback"}}})
-    assert core.read_namespaced_service("scorer", ns).spec.selector == {"app": "fallback"}
+    service = core.read_namespaced_service("scorer", ns)
+    assert service.spec is not None
+    assert service.spec.selector == {"app": "fallback"}
     core.list_namespaced_pod(ns)
 
     core.create_namespaced_event(

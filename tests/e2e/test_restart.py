@@ -4,35 +4,31 @@ one Event, the Deployment on the last known good version."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes import watch
 
-from modelguard.core import api
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
 from tests.e2e.conftest import OPERATOR_NAMESPACE
-from tests.e2e.recording import VersionRecorder
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    events,
+    image,
+    promote_v1,
+    v,
+    version,
+)
 
 pytestmark = pytest.mark.e2e
 
-MD = "fraud"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:modelguard"
-
-
-def v(name: str) -> tuple[str, str]:
-    return image(name), name
-
-
-def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
-    return [e for e in cluster.events(MD) if e["reason"] == reason]
 
 
 def start_degradation(
@@ -42,13 +38,10 @@ def start_degradation(
     failure_threshold: int,
 ) -> None:
     """v1 known good; v2 (accuracy 0.8 < 0.9) applied."""
-    model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
-    exporter.set(model, "v2", accuracy=0.80)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    spec = accuracy_spec(prometheus.url, model, "v1", failure_threshold=failure_threshold)
-    cluster.create_md(MD, spec)
-    cluster.wait_promoted(MD, "v1")
+    spec = accuracy_spec(
+        prometheus.url, cluster.namespace, "v1", failure_threshold=failure_threshold
+    )
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.80})
     cluster.patch_spec(MD, {"version": version("v2")})
 
 
@@ -119,14 +112,14 @@ def test_crash_during_degradation_rolls_back_once(
 
 
 @pytest.fixture
-def blocked_rollback(cluster: Cluster) -> Iterator[Any]:
+def blocked_rollback(cluster: Cluster) -> Iterator[Callable[[], None]]:
     """A ValidatingAdmissionPolicy that refuses the operator's patch back to v1 in this
     namespace: the rollback decision gets recorded, and its effect cannot happen until
     the policy goes. Yields a function that lifts the block."""
     admission = k8s.AdmissionregistrationV1Api(cluster.custom.api_client)
     name = f"block-rollback-{cluster.namespace}"
     v1_image = image("v1")
-    admission.create_validating_admission_policy(
+    policy = k8s.V1ValidatingAdmissionPolicy.model_validate(
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicy",
@@ -156,7 +149,8 @@ def blocked_rollback(cluster: Cluster) -> Iterator[Any]:
             },
         }
     )
-    admission.create_validating_admission_policy_binding(
+    admission.create_validating_admission_policy(policy)
+    binding = k8s.V1ValidatingAdmissionPolicyBinding.model_validate(
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicyBinding",
@@ -172,6 +166,7 @@ def blocked_rollback(cluster: Cluster) -> Iterator[Any]:
             },
         }
     )
+    admission.create_validating_admission_policy_binding(binding)
 
     def lift() -> None:
         for delete in (
@@ -195,12 +190,12 @@ def test_crash_after_the_rollback_is_recorded_finishes_it_without_deciding_again
     operator: OperatorProcess,
     prometheus: PrometheusServer,
     exporter: SyntheticModelExporter,
-    blocked_rollback: Any,
+    blocked_rollback: Callable[[], None],
 ) -> None:
     """The decision is in the status (pendingAction, quarantine, history), the Deployment
     still runs v2 (its patch is refused), and the operator dies. The restarted one must
     finish that rollback, not decide a second one."""
-    with VersionRecorder(cluster, DEPLOYMENT) as recorder:
+    with cluster.record_versions(DEPLOYMENT) as recorder:
         start_degradation(cluster, prometheus, exporter, failure_threshold=2)
         pending = cluster.wait(
             lambda: (
@@ -245,33 +240,16 @@ def test_crash_right_after_the_rollback_is_recorded(
     """No block this time: a watch on the ModelDeployment kills the operator the instant
     the recorded decision shows up, wherever the process then is (posting the Event,
     patching the Deployment, confirming it)."""
-    seen: dict[str, Any] = {}
-    ready = threading.Event()
 
-    def kill_on_decision() -> None:
-        custom = k8s.CustomObjectsApi(cluster.control_plane.api_client())
-        stream = watch.Watch()
-        ready.set()
-        for change in stream.stream(
-            custom.list_namespaced_custom_object,
-            api.GROUP,
-            api.VERSION,
-            cluster.namespace,
-            api.PLURAL,
-            timeout_seconds=60,
-        ):
-            status = change["object"].get("status") or {}
-            if (status.get("pendingAction") or {}).get("kind") == "rollback":
-                operator.kill()
-                seen.update(status)
-                stream.stop()
+    def rollback_recorded(md: dict[str, Any]) -> bool:
+        return ((md.get("status") or {}).get("pendingAction") or {}).get("kind") == "rollback"
 
-    killer = threading.Thread(target=kill_on_decision, daemon=True)
-    killer.start()
-    ready.wait(5)
-    start_degradation(cluster, prometheus, exporter, failure_threshold=2)
-    killer.join(timeout=40)
-    assert seen, "the rollback decision was never recorded"
+    with cluster.watch_mds() as mds:
+        start_degradation(cluster, prometheus, exporter, failure_threshold=2)
+        # Woken by the watch thread the moment the event's line arrives.
+        decided = mds.wait(MD, rollback_recorded, after=0, timeout=40)
+        operator.kill()
+    seen: dict[str, Any] = decided.obj["status"]
     assert not operator.running
     # The decision and its Event were recorded in one write: the Event cannot be lost.
     assert "RolledBack" in [e["reason"] for e in seen.get("pendingEvents", [])]

@@ -10,12 +10,18 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.recording import VersionRecorder
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    condition,
+    events,
+    promote_v1,
+    v,
+    version,
+)
 
 pytestmark = pytest.mark.e2e
-
-MD = "fraud"
 
 
 def test_degraded_version_is_rolled_back_to_last_known_good(
@@ -24,22 +30,18 @@ def test_degraded_version_is_rolled_back_to_last_known_good(
     prometheus: PrometheusServer,
     exporter: SyntheticModelExporter,
 ) -> None:
-    model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
-    exporter.set(model, "v2", accuracy=0.80)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
-    cluster.wait_promoted(MD, "v1")
+    spec = accuracy_spec(prometheus.url, cluster.namespace, "v1")
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.80})
 
     cluster.patch_spec(MD, {"version": version("v2")})
     start = time.monotonic()
     cluster.wait(
-        lambda: cluster.running_version(DEPLOYMENT) == (image("v2"), "v2"),
+        lambda: cluster.running_version(DEPLOYMENT) == v("v2"),
         timeout=10,
         what="v2 applied",
     )
     cluster.wait(
-        lambda: cluster.running_version(DEPLOYMENT) == (image("v1"), "v1"),
+        lambda: cluster.running_version(DEPLOYMENT) == v("v1"),
         timeout=30,
         what="rolled back to v1",
     )
@@ -56,8 +58,7 @@ def test_degraded_version_is_rolled_back_to_last_known_good(
     assert "0.8 < min 0.9" in rolled_back["message"]
     assert rolled_back["observedGeneration"] == cluster.md(MD)["metadata"]["generation"]
     assert [h["outcome"] for h in status["history"]].count("RolledBack") == 1
-    events = cluster.events(MD)
-    rollback_events = [e for e in events if e["reason"] == "RolledBack"]
+    rollback_events = events(cluster, "RolledBack")
     assert len(rollback_events) == 1
     assert "v2 -> v1" in rollback_events[0]["message"]
     assert "0.8 < min 0.9" in rollback_events[0]["message"]
@@ -66,23 +67,8 @@ def test_degraded_version_is_rolled_back_to_last_known_good(
 # ------------------------------------------------------------------ helpers
 
 
-def v(name: str) -> tuple[str, str]:
-    """(image, MODEL_VERSION) of a version as the Deployment shows it."""
-    return image(name), name
-
-
-def condition(cluster: Cluster, type_: str) -> dict[str, Any]:
-    found = cluster.condition(MD, type_)
-    assert found is not None, f"no {type_} condition in {cluster.status(MD)}"
-    return found
-
-
 def names(entries: list[dict[str, Any]]) -> list[str]:
     return [e["name"] for e in entries]
-
-
-def reasons(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
-    return [e for e in cluster.events(MD) if e["reason"] == reason]
 
 
 def settled_on(cluster: Cluster, name: str, phase: str) -> bool | None:
@@ -107,15 +93,10 @@ def test_quarantined_version_is_not_reapplied_while_desired_stays(
 ) -> None:
     """GitOps keeps spec.version = v2 after the rollback: the operator must not fight it
     by re-applying v2 on every evaluation; a new desired version is applied at once."""
-    model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
-    exporter.set(model, "v2", accuracy=0.80)
-    exporter.set(model, "v3", accuracy=0.96)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
-    cluster.wait_promoted(MD, "v1")
+    spec = accuracy_spec(prometheus.url, cluster.namespace, "v1")
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.80, "v3": 0.96})
 
-    with VersionRecorder(cluster, DEPLOYMENT) as recorder:
+    with cluster.record_versions(DEPLOYMENT) as recorder:
         cluster.patch_spec(MD, {"version": version("v2")})
         cluster.wait(
             lambda: settled_on(cluster, "v1", "RolledBack"), timeout=30, what="rolled back"
@@ -145,8 +126,8 @@ def test_quarantined_version_is_not_reapplied_while_desired_stays(
         status = cluster.status(MD)
         assert status["lastActionTime"] == rolled_back_at  # no new action in between
         assert names(status["quarantinedVersions"]) == ["v2"]
-        assert len(reasons(cluster, "VersionApplied")) == 1  # v2, once
-        assert len(reasons(cluster, "RolledBack")) == 1
+        assert len(events(cluster, "VersionApplied")) == 1  # v2, once
+        assert len(events(cluster, "RolledBack")) == 1
 
         cluster.patch_spec(MD, {"version": version("v3")})
         start = time.monotonic()
@@ -179,13 +160,10 @@ def test_second_degradation_rolls_back_further_never_to_a_quarantined_version(
     rollback target is the last known good version that was never rolled back from:
     never v3, which is still the desired version."""
     model = cluster.namespace
-    for name, accuracy in (("v1", 0.95), ("v2", 0.96), ("v3", 0.80)):
-        exporter.set(model, name, accuracy=accuracy)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1"))
-    cluster.wait_promoted(MD, "v1")
+    spec = accuracy_spec(prometheus.url, model, "v1")
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.96, "v3": 0.80})
 
-    with VersionRecorder(cluster, DEPLOYMENT) as recorder:
+    with cluster.record_versions(DEPLOYMENT) as recorder:
         cluster.patch_spec(MD, {"version": version("v2")})
         cluster.wait_promoted(MD, "v2")
 
@@ -229,12 +207,12 @@ def test_second_degradation_rolls_back_further_never_to_a_quarantined_version(
         ("v2", "RolledBack"),
         ("v1", "Promoted"),
     ]
-    events = sorted(m["message"] for m in reasons(cluster, "RolledBack"))
-    assert len(events) == 2, events
-    assert "v2 -> v1" in events[0]
-    assert "0.7 < min 0.9" in events[0]
-    assert "v3 -> v2" in events[1]
-    assert "0.8 < min 0.9" in events[1]
+    messages = sorted(m["message"] for m in events(cluster, "RolledBack"))
+    assert len(messages) == 2, messages
+    assert "v2 -> v1" in messages[0]
+    assert "0.7 < min 0.9" in messages[0]
+    assert "v3 -> v2" in messages[1]
+    assert "0.8 < min 0.9" in messages[1]
 
 
 # ------------------------------------------------------------------ report only
@@ -247,11 +225,8 @@ def test_report_only_reports_degradation_and_leaves_the_deployment(
     exporter: SyntheticModelExporter,
 ) -> None:
     model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
-    exporter.set(model, "v2", accuracy=0.80)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    cluster.create_md(MD, accuracy_spec(prometheus.url, model, "v1", automatic=False))
-    cluster.wait_promoted(MD, "v1")
+    spec = accuracy_spec(prometheus.url, model, "v1", automatic=False)
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.80})
 
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(
@@ -260,7 +235,7 @@ def test_report_only_reports_degradation_and_leaves_the_deployment(
         what="Degraded=True",
     )
     detected = cluster.wait(
-        lambda: reasons(cluster, "DegradationDetected"), timeout=10, what="Event"
+        lambda: events(cluster, "DegradationDetected"), timeout=10, what="Event"
     )
     assert detected[0]["type"] == "Warning"
     assert "v2" in detected[0]["message"]
@@ -283,8 +258,8 @@ def test_report_only_reports_degradation_and_leaves_the_deployment(
     assert "0.8 < min 0.9" in degraded["message"]
     assert condition(cluster, "Ready")["status"] == "False"
     assert condition(cluster, "RolledBack")["status"] == "False"
-    assert len(reasons(cluster, "DegradationDetected")) == 1
-    assert reasons(cluster, "RolledBack") == []
+    assert len(events(cluster, "DegradationDetected")) == 1
+    assert events(cluster, "RolledBack") == []
 
     # The model recovers: the report clears by itself.
     exporter.set(model, "v2", accuracy=0.97)

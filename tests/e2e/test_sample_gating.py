@@ -12,15 +12,9 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, accuracy_spec, image, version
+from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, events, promote_v1, v, version
 
 pytestmark = pytest.mark.e2e
-
-MD = "fraud"
-
-
-def v(name: str) -> tuple[str, str]:
-    return image(name), name
 
 
 def relative_spec(prometheus_url: str, model: str) -> dict[str, Any]:
@@ -50,10 +44,6 @@ def last_check(cluster: Cluster, version_name: str) -> dict[str, Any] | None:
     return dict(check)
 
 
-def events(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
-    return [e for e in cluster.events(MD) if e["reason"] == reason]
-
-
 def test_drop_is_judged_only_with_enough_labeled_samples(
     cluster: Cluster,
     operator: OperatorProcess,
@@ -61,13 +51,10 @@ def test_drop_is_judged_only_with_enough_labeled_samples(
     exporter: SyntheticModelExporter,
 ) -> None:
     model = cluster.namespace
-    exporter.set(model, "v1", accuracy=0.95)
     exporter.add_labeled(model, "v1", 1000)
-    exporter.set(model, "v2", accuracy=0.80)  # a 0.15 drop, three times maxDrop
     exporter.add_labeled(model, "v2", 120)
-    cluster.create_deployment(DEPLOYMENT, image("v1"), model_tag="v1")
-    cluster.create_md(MD, relative_spec(prometheus.url, model))
-    cluster.wait_promoted(MD, "v1")
+    # v2: a 0.15 drop, three times maxDrop
+    promote_v1(cluster, exporter, relative_spec(prometheus.url, model), {"v1": 0.95, "v2": 0.80})
     # v1 had nothing to compare with: it passed on "no baseline", with its samples counted.
     first = last_check(cluster, "v1")
     assert first is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from kubernetes import client as k8s
 
@@ -10,6 +12,15 @@ from modelguard_testenv import ControlPlane, wait_for
 pytestmark = pytest.mark.e2e
 
 ROLLOUT_TIMEOUT = 60.0
+
+T = TypeVar("T")
+
+
+def present(value: T | None, what: str) -> T:
+    """`value`, which the API server must have filled in (the client types every field
+    optional)."""
+    assert value is not None, f"no {what}"
+    return value
 
 
 def _deployment(name: str, image: str, replicas: int) -> k8s.V1Deployment:
@@ -31,6 +42,8 @@ def _rolled_out(apps: k8s.AppsV1Api, namespace: str, name: str, replicas: int) -
     """'' until the Deployment's current template is fully rolled out and Ready."""
     dep = apps.read_namespaced_deployment(name, namespace)
     status = dep.status
+    if status is None or dep.metadata is None or dep.metadata.generation is None:
+        return ""
     done = (
         status.observed_generation is not None
         and status.observed_generation >= dep.metadata.generation
@@ -44,9 +57,12 @@ def _rolled_out(apps: k8s.AppsV1Api, namespace: str, name: str, replicas: int) -
 
 def _replica_sets(apps: k8s.AppsV1Api, namespace: str, app: str) -> list[k8s.V1ReplicaSet]:
     items = apps.list_namespaced_replica_set(namespace, label_selector=f"app={app}").items
-    return sorted(
-        items, key=lambda rs: int(rs.metadata.annotations["deployment.kubernetes.io/revision"])
-    )
+
+    def revision(rs: k8s.V1ReplicaSet) -> int:
+        annotations = present(present(rs.metadata, "metadata").annotations, "annotations")
+        return int(annotations["deployment.kubernetes.io/revision"])
+
+    return sorted(items, key=revision)
 
 
 def test_deployment_gets_ready_pods_and_rolls_out_a_new_image(
@@ -65,11 +81,13 @@ def test_deployment_gets_ready_pods_and_rolls_out_a_new_image(
     assert len(pods) == 3
     for pod in pods:
         # Scheduled by the real scheduler onto the kwok node, made Ready by kwok.
-        assert pod.spec.node_name == control_plane.node_name
-        assert pod.status.phase == "Running"
-        assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+        assert present(pod.spec, "pod spec").node_name == control_plane.node_name
+        pod_status = present(pod.status, "pod status")
+        assert pod_status.phase == "Running"
+        conditions = present(pod_status.conditions, "pod conditions")
+        assert any(c.type == "Ready" and c.status == "True" for c in conditions)
     (first_rs,) = _replica_sets(apps, namespace, "scorer")
-    assert first_rs.status.ready_replicas == 3
+    assert present(first_rs.status, "ReplicaSet status").ready_replicas == 3
 
     patch = {
         "spec": {
@@ -86,18 +104,22 @@ def test_deployment_gets_ready_pods_and_rolls_out_a_new_image(
         what="rollout of scorer:2.0",
     )
     old_rs, new_rs = _replica_sets(apps, namespace, "scorer")
-    assert old_rs.metadata.name == first_rs.metadata.name
-    assert old_rs.spec.replicas == 0
-    assert (old_rs.status.replicas or 0) == 0
-    assert new_rs.spec.template.spec.containers[0].image == "example/scorer:2.0"
-    assert new_rs.spec.replicas == 3
-    assert new_rs.status.ready_replicas == 3
+    assert present(old_rs.metadata, "metadata").name == present(first_rs.metadata, "meta").name
+    assert present(old_rs.spec, "ReplicaSet spec").replicas == 0
+    assert (present(old_rs.status, "ReplicaSet status").replicas or 0) == 0
+    new_spec = present(new_rs.spec, "ReplicaSet spec")
+    pod_spec = present(present(new_spec.template, "pod template").spec, "pod spec")
+    assert pod_spec.containers[0].image == "example/scorer:2.0"
+    assert new_spec.replicas == 3
+    assert present(new_rs.status, "ReplicaSet status").ready_replicas == 3
 
     def only_new_pods_ready() -> bool:
         pods = core.list_namespaced_pod(namespace, label_selector="app=scorer").items
-        live = [p for p in pods if p.metadata.deletion_timestamp is None]
+        live = [p for p in pods if p.metadata is None or p.metadata.deletion_timestamp is None]
         return len(live) == 3 and all(
-            p.spec.containers[0].image == "example/scorer:2.0"
+            p.spec is not None
+            and p.spec.containers[0].image == "example/scorer:2.0"
+            and p.status is not None
             and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
             for p in live
         )

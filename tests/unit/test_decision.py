@@ -43,7 +43,7 @@ from tests.unit.coresim import T0, Sim, deployment, make_spec, v
 GOOD, BAD = 0.95, 0.5
 
 
-def condition(sim: Sim, type_: str) -> tuple[str, str]:
+def condition(sim: Sim, type_: cond.ConditionType) -> tuple[str, str]:
     c = cond.get_condition(sim.status.conditions, type_)
     assert c is not None, f"no {type_} condition"
     return c.status, c.reason
@@ -966,7 +966,7 @@ def test_invalid_spec_still_engages_and_releases_the_kill_switch() -> None:
     assert condition_of(restored.status, cond.KILL_SWITCH_ENGAGED) == ("False", "Released")
 
 
-def condition_of(status: ModelDeploymentStatus, type_: str) -> tuple[str, str]:
+def condition_of(status: ModelDeploymentStatus, type_: cond.ConditionType) -> tuple[str, str]:
     c = cond.get_condition(status.conditions, type_)
     assert c is not None, f"no {type_} condition"
     return c.status, c.reason

@@ -18,6 +18,7 @@ from modelguard.core.api import (
     VersionStatus,
 )
 from modelguard.core.decision import Readiness, phase_of
+from modelguard.core.reasons import ConditionReason as R
 from tests.unit.coresim import T0, make_spec, v
 
 ENGAGED = KillSwitchStatus(engaged=True, reason="incident")
@@ -49,119 +50,119 @@ WATCH = make_spec(None)
 
 ROWS: list[tuple[str, ModelDeploymentSpec | None, ModelDeploymentStatus, bool, Readiness]] = [
     # (rule, spec (None: unreadable), status, target found, expected)
-    ("invalid", None, status(), True, Readiness(Phase.INVALID, "False", "InvalidSpec")),
+    ("invalid", None, status(), True, Readiness(Phase.INVALID, "False", R("InvalidSpec"))),
     (
         "invalid but killed",
         None,
         status(kill_switch=ENGAGED),
         True,
-        Readiness(Phase.KILLED, "False", "InvalidSpec"),
+        Readiness(Phase.KILLED, "False", R("InvalidSpec")),
     ),
     (
         "invalid, target missing",
         None,
         status(),
         False,
-        Readiness(Phase.INVALID, "False", "InvalidSpec"),
+        Readiness(Phase.INVALID, "False", R("InvalidSpec")),
     ),
     (
         "target missing",
         SPEC,
         status(),
         False,
-        Readiness(Phase.PENDING, "False", "TargetNotFound"),
+        Readiness(Phase.PENDING, "False", R("TargetNotFound")),
     ),
     (
         "target missing beats the kill switch",
         SPEC,
         status(kill_switch=ENGAGED),
         False,
-        Readiness(Phase.PENDING, "False", "TargetNotFound"),
+        Readiness(Phase.PENDING, "False", R("TargetNotFound")),
     ),
-    ("killed", SPEC, status(kill_switch=ENGAGED), True, Readiness(Phase.KILLED, "False", "Killed")),
+    ("killed", SPEC, status(kill_switch=ENGAGED), True, Readiness(Phase.KILLED, "False", R("Killed"))),
     (
         "killed beats a pending change and failing checks",
         SPEC,
         status(kill_switch=ENGAGED, pending_action=PENDING, last_evaluation=FAILED),
         True,
-        Readiness(Phase.KILLED, "False", "Killed"),
+        Readiness(Phase.KILLED, "False", R("Killed")),
     ),
     (
         "applying",
         SPEC,
         status(pending_action=PENDING),
         True,
-        Readiness(Phase.PROGRESSING, "False", "Applying"),
+        Readiness(Phase.PROGRESSING, "False", R("Applying")),
     ),
     (
         "applying beats failing checks",
         SPEC,
         status(pending_action=PENDING, last_evaluation=FAILED, consecutive_failures=2),
         True,
-        Readiness(Phase.PROGRESSING, "False", "Applying"),
+        Readiness(Phase.PROGRESSING, "False", R("Applying")),
     ),
     (
         "degraded",
         SPEC,
         status(last_evaluation=FAILED, consecutive_failures=1),
         True,
-        Readiness(Phase.DEGRADED, "False", "Degraded"),
+        Readiness(Phase.DEGRADED, "False", R("Degraded")),
     ),
     (
         "a failed evaluation with no failure counted is not degraded",
         SPEC,
         status(last_evaluation=FAILED, consecutive_failures=0, known_good_versions=V2_GOOD),
         True,
-        Readiness(Phase.HEALTHY, "True", "KnownGood"),
+        Readiness(Phase.HEALTHY, "True", R("KnownGood")),
     ),
     (
         "degraded beats a held rollback",
         SPEC,
         running_v1(last_evaluation=FAILED, consecutive_failures=1, known_good_versions=V1_GOOD),
         True,
-        Readiness(Phase.DEGRADED, "False", "Degraded"),
+        Readiness(Phase.DEGRADED, "False", R("Degraded")),
     ),
     (
         "rolled back onto a known-good version",
         SPEC,
         running_v1(known_good_versions=V1_GOOD),
         True,
-        Readiness(Phase.ROLLED_BACK, "True", "RolledBack"),
+        Readiness(Phase.ROLLED_BACK, "True", R("RolledBack")),
     ),
     (
         "rolled back onto a version not known good",
         SPEC,
         running_v1(),
         True,
-        Readiness(Phase.ROLLED_BACK, "False", "RolledBack"),
+        Readiness(Phase.ROLLED_BACK, "False", R("RolledBack")),
     ),
     (
         "watch mode holds no desired version, so no rollback holds",
         WATCH,
         running_v1(known_good_versions=V1_GOOD),
         True,
-        Readiness(Phase.HEALTHY, "True", "KnownGood"),
+        Readiness(Phase.HEALTHY, "True", R("KnownGood")),
     ),
     (
         "no analysis",
         NO_ANALYSIS,
         status(),
         True,
-        Readiness(Phase.HEALTHY, "True", "NoAnalysis"),
+        Readiness(Phase.HEALTHY, "True", R("NoAnalysis")),
     ),
     (
         "known good",
         SPEC,
         status(known_good_versions=V2_GOOD, last_evaluation=PASSED),
         True,
-        Readiness(Phase.HEALTHY, "True", "KnownGood"),
+        Readiness(Phase.HEALTHY, "True", R("KnownGood")),
     ),
     (
         "analysing",
         SPEC,
         status(known_good_versions=V1_GOOD, last_evaluation=PASSED),
         True,
-        Readiness(Phase.PROGRESSING, "False", "Analysing"),
+        Readiness(Phase.PROGRESSING, "False", R("Analysing")),
     ),
 ]
 
