@@ -14,17 +14,18 @@ showing spec.replicas == 0.
 
 from __future__ import annotations
 
-import threading
+import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import urllib3
 from kubernetes import client as k8s
-from kubernetes import watch
 
 from modelguard_testenv import SilentServer, wait_for
 from modelguard_testenv.operator_process import OperatorProcess
+from modelguard_testenv.recording import Watcher, as_json
 from tests.e2e.cluster import Cluster
 
 pytestmark = pytest.mark.e2e
@@ -41,53 +42,36 @@ def silent() -> Iterator[SilentServer]:
 
 
 class ScaledToZero:
-    """Watches the namespace's Deployments from a thread; remembers when (monotonic,
-    on the event's arrival) each first showed spec.replicas == 0."""
+    """A watch of the namespace's Deployments (the harness's Watcher, events stamped on
+    arrival): the latency from a PATCH to the first event showing spec.replicas == 0."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self._client = cluster.control_plane.api_client()  # not shared with the test thread
-        self._apps = k8s.AppsV1Api(self._client)
-        self._namespace = cluster.namespace
-        self._watch = watch.Watch()
-        self._stopped = threading.Event()
-        self.at: dict[str, float] = {}
-        self.error: BaseException | None = None
-        listed = self._apps.list_namespaced_deployment(self._namespace)
-        self._resource_version = listed.metadata.resource_version
-        self._thread = threading.Thread(target=self._run, name="watch replicas", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopped.is_set():
-                for event in self._watch.stream(
-                    self._apps.list_namespaced_deployment,
-                    self._namespace,
-                    resource_version=self._resource_version,
-                    timeout_seconds=5,
-                ):
-                    seen = time.monotonic()
-                    obj = event["object"]
-                    self._resource_version = obj.metadata.resource_version
-                    if obj.spec.replicas == 0:
-                        self.at.setdefault(obj.metadata.name, seen)
-                    if self._stopped.is_set():
-                        break
-        except BaseException as exc:
-            if not self._stopped.is_set():
-                self.error = exc
+        client = cluster.control_plane.api_client()  # the watcher's alone; it closes it
+        apps = k8s.AppsV1Api(client)
+        listed = as_json(
+            json.loads(
+                cast(
+                    urllib3.BaseHTTPResponse,
+                    apps.list_namespaced_deployment(cluster.namespace, _preload_content=False),
+                ).data
+            )
+        )
+        self._watcher = Watcher(
+            "deployments",
+            apps.list_namespaced_deployment,
+            cluster.namespace,
+            resource_version=listed["metadata"]["resourceVersion"],
+            client=client,
+        ).start()
 
     def latency(self, name: str, since: float, timeout: float = 30.0) -> float:
-        wait_for(lambda: name in self.at or self.error, timeout=timeout, what=f"{name} at 0")
-        if self.error is not None:
-            raise AssertionError(f"the Deployment watch failed: {self.error!r}")
-        return self.at[name] - since
+        seen = self._watcher.wait(
+            name, lambda obj: obj["spec"].get("replicas") == 0, after=since, timeout=timeout
+        )
+        return seen.at - since
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._watch.stop()
-        self._thread.join(timeout=10)
-        self._client.close()
+        self._watcher.stop()
 
 
 def model(i: int) -> str:
@@ -114,8 +98,10 @@ def create_models(cluster: Cluster, count: int, url: str) -> None:
         cluster.create_md(name, spec)
 
     def adopted() -> bool:
-        listed = cluster.custom.list_namespaced_custom_object(
-            "modelguard.io", "v1alpha1", cluster.namespace, "modeldeployments"
+        listed = as_json(
+            cluster.custom.list_namespaced_custom_object(
+                "modelguard.io", "v1alpha1", cluster.namespace, "modeldeployments"
+            )
         )
         items = listed["items"]
         return len(items) == count and all(
@@ -126,9 +112,10 @@ def create_models(cluster: Cluster, count: int, url: str) -> None:
 
 
 def kill(cluster: Cluster, name: str) -> float:
-    """A merge patch of spec.killSwitch, as kubectl patch sends; monotonic time it returned."""
+    """A merge patch of spec.killSwitch, as kubectl patch sends; when it returned, on the
+    watcher's clock (perf_counter)."""
     cluster.patch_spec(name, {"killSwitch": {"enabled": True, "reason": REASON}})
-    return time.monotonic()
+    return time.perf_counter()
 
 
 def under_analysis(silent: SilentServer, at_least: int) -> None:

@@ -4,13 +4,25 @@ API-server outage."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
-from modelguard.runtime.handlers import _capped, deployment_event, model_deployment_event
+from modelguard.runtime import handlers
+from modelguard.runtime.handlers import _capped
 from modelguard.runtime.scheduler import Key, Scheduler
+
+# kopf types decorated handlers as its generic callback protocol; called here directly
+# with the keyword arguments they use, as kopf calls them.
+Handler = Callable[..., Awaitable[None]]
+model_deployment_event = cast(Handler, handlers.model_deployment_event)
+deployment_event = cast(Handler, handlers.deployment_event)
+
+
+def body(raw: dict[str, Any]) -> kopf.Body:
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 class Recording(Scheduler):
@@ -34,7 +46,7 @@ def md(generation: int, enabled: bool | None, engaged: bool | None) -> kopf.Body
         spec["killSwitch"] = {"enabled": enabled, "reason": "INC-1"}
     status = {"killSwitch": {"engaged": engaged}} if engaged is not None else {}
     meta = {"namespace": "ns", "name": "fraud", "generation": generation}
-    return kopf.Body({"metadata": meta, "spec": spec, "status": status})
+    return body({"metadata": meta, "spec": spec, "status": status})
 
 
 async def test_an_engage_or_release_not_yet_done_is_urgent() -> None:
@@ -53,11 +65,11 @@ async def test_a_guarded_deployment_changed_while_engaged_is_urgent() -> None:
     memo = kopf.Memo(scheduler=s)
     await model_deployment_event(type=None, body=md(1, True, True), memo=memo)
     s.kicks.clear()
-    body = kopf.Body({"metadata": {"generation": 7}})
-    await deployment_event(type="MODIFIED", body=body, namespace="ns", name="scorer", memo=memo)
+    scaled = body({"metadata": {"generation": 7}})
+    await deployment_event(type="MODIFIED", body=scaled, namespace="ns", name="scorer", memo=memo)
     await model_deployment_event(type="MODIFIED", body=md(2, False, False), memo=memo)
-    body = kopf.Body({"metadata": {"generation": 8}})
-    await deployment_event(type="MODIFIED", body=body, namespace="ns", name="scorer", memo=memo)
+    scaled = body({"metadata": {"generation": 8}})
+    await deployment_event(type="MODIFIED", body=scaled, namespace="ns", name="scorer", memo=memo)
     assert s.kicks == [(("ns", "fraud"), True), (("ns", "fraud"), False), (("ns", "fraud"), False)]
 
 

@@ -79,7 +79,13 @@ ROWS: list[tuple[str, ModelDeploymentSpec | None, ModelDeploymentStatus, bool, R
         False,
         Readiness(Phase.PENDING, "False", R("TargetNotFound")),
     ),
-    ("killed", SPEC, status(kill_switch=ENGAGED), True, Readiness(Phase.KILLED, "False", R("Killed"))),
+    (
+        "killed",
+        SPEC,
+        status(kill_switch=ENGAGED),
+        True,
+        Readiness(Phase.KILLED, "False", R("Killed")),
+    ),
     (
         "killed beats a pending change and failing checks",
         SPEC,
