@@ -76,21 +76,33 @@ async def test_an_urgent_kick_bypasses_a_full_lane_and_its_queue(fake_time: Fake
     assert not runs.overlap
 
 
-async def test_the_urgent_lane_has_its_own_limit(fake_time: FakeTime) -> None:
+async def test_the_urgent_lane_has_its_own_limit_and_pauses_the_normal_one(
+    fake_time: FakeTime,
+) -> None:
     runs = Hanging(fake_time)
-    runs.hang = {"k1", "k2"}
+    runs.hang = {"k1", "k2", "n1"}
     s = Scheduler(runs.reconcile, concurrency=1, urgent_concurrency=2, clock=fake_time.clock)
     s._wait = fake_time.wait
     async with running(s):
-        for name in ("k1", "k2", "k3"):
-            s.kick(key(name), urgent=True)
         s.kick(key("n1"))
         await settle()
-        # Two kill-switch runs hang: the third waits for its lane, the normal lane is free.
-        assert sorted(runs.names()) == ["k1", "k2", "n1"]
+        assert runs.names() == ["n1"]
+        for name in ("k1", "k2", "k3"):
+            s.kick(key(name), urgent=True)
+        s.kick(key("n2"))
+        await settle()
+        # Two kill-switch runs hang: the third waits for its lane, not for the normal one.
+        assert runs.names() == ["n1", "k1", "k2"]
+        runs.release["n1"].set()
+        await settle()
+        # The normal lane is free, but starts nothing while kills run.
+        assert runs.names() == ["n1", "k1", "k2"]
         runs.release["k1"].set()
         await settle()
-        assert sorted(runs.names()) == ["k1", "k2", "k3", "n1"]
+        assert runs.names() == ["n1", "k1", "k2", "k3"]
+        runs.release["k2"].set()
+        await settle()
+        assert runs.names() == ["n1", "k1", "k2", "k3", "n2"]
 
 
 async def test_an_urgent_kick_interrupts_a_running_reconcile_and_runs_right_after(

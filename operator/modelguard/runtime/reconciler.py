@@ -6,11 +6,14 @@ The order is the crash-safety argument: the status returned by the core is writt
 reconcile to repeat the same action, never to decide a second one.
 
 The kill switch never waits for Prometheus. No evaluation is started while the switch is
-in play (enabled, engaged, or being released: analysis_due says no), and one already in
-flight can be `interrupt`ed: the reconcile stops waiting for it and plans without it.
-That is safe because an evaluation only reads (a Secret, Prometheus) and is awaited
-before anything is written; a reconcile is never interrupted once it commits. (The
-queries still run out their timeout in the Prometheus pool; their results are dropped.)
+in play (enabled, engaged, or being released: analysis_due says no), and a reconcile in
+flight can be `interrupt`ed when a kill-switch kick arrives for its object: it stops
+waiting for its evaluation and returns at the next point where nothing is half done
+(after the evaluation, between passes, before a commit), so that the scheduler's
+kill-switch lane runs at once. That is safe because an evaluation only reads (a Secret,
+Prometheus) and a commit is never abandoned midway; the interrupted reconcile writes
+nothing more, and the kill-switch reconcile decides from the stored status, as after a
+crash. (Abandoned queries still run out their timeout in the Prometheus pool.)
 Whatever the evaluation's fate, the object is read again after it: the spec may have
 changed during a slow evaluation (a kill, a new version), and the plan must be made for
 the object as it is now. A result is judged only if it was rendered for that object:
@@ -112,8 +115,8 @@ class Reconciler:
         self._interrupts: dict[tuple[str, str], asyncio.Event] = {}
 
     def interrupt(self, namespace: str, name: str) -> None:
-        """Stop the reconcile in flight for this object waiting for its evaluation (if
-        it is, or once it starts one): the kill switch's kick must not wait for it."""
+        """Make the reconcile in flight for this object stop at its next safe point (see
+        the module docstring), its evaluation abandoned: a kill must not wait for it."""
         event = self._interrupts.get((namespace, name))
         if event is not None:
             event.set()
@@ -155,6 +158,8 @@ class Reconciler:
             )
             if evaluation is not None:
                 telemetry.EVALUATIONS.labels(overall(evaluation, spec.analysis.no_data).value).inc()
+            if interrupted.is_set():
+                return self._clock()  # the kill-switch lane takes over at once
             # The object as it is now, not as it was when the evaluation started.
             rendered_for = (generation, status.current_version)
             body = await self._kube.get_model_deployment(namespace, name)
@@ -178,6 +183,10 @@ class Reconciler:
 
         who, request = requested_by(body), rollback_request(body)
         for _ in range(MAX_PASSES):
+            # Between passes and before a commit nothing is half done: an interrupted
+            # reconcile ends here, and the kill-switch lane decides from what is stored.
+            if interrupted.is_set():
+                return self._clock()
             workload = await self._kube.read_workload(namespace, spec, status)
             decided = plan(
                 spec,
@@ -187,6 +196,8 @@ class Reconciler:
                 self._clock(),
             )
             evaluation = None  # one evaluation is judged once
+            if interrupted.is_set():
+                return self._clock()
             status = await self._commit(body, status, decided, spec)
             if not decided.actions:
                 break

@@ -14,14 +14,15 @@ still answers watch events but never acts on them again.
 Two lanes. Everything that concerns the kill switch (engage, enforce, release) is kicked
 `urgent` and runs in a lane of its own, with its own small concurrency limit, ahead of
 the due queue: evaluations against a Prometheus that hangs, or a backlog of hundreds of
-due reconciles, fill only the normal lane, never this one. The normal lane starts due
+due reconciles, fill only the normal lane, never this one; and while kill-switch
+reconciles run, the normal lane starts no new ones, so they do not compete for the CPU. The normal lane starts due
 reconciles in due order, and only as many as it has slots: an object waiting for a slot
 is still in the queue (not a task blocked on a semaphore), so an urgent kick can take
 it out of the queue and run it at once. At most one reconcile per object runs at any
 time, in either lane: an urgent kick for an object whose normal reconcile is running
-asks the reconciler to `interrupt` it (stop waiting for its evaluation, which has
-written nothing yet; the reconciler never abandons a commit) and runs urgently as soon
-as that reconcile returns.
+asks the reconciler to `interrupt` it (stop at its next safe point, its evaluation
+abandoned; the reconciler never abandons a commit midway) and runs urgently as soon as
+that reconcile returns.
 
 Time comes from an injectable `clock` and the loop sleeps through an injectable `wait`,
 so tests can run hours of due times and backoffs in milliseconds; the defaults are the
@@ -75,7 +76,7 @@ class Scheduler:
         concurrency: int = 16,
         max_backoff: float = 300.0,
         *,
-        urgent_concurrency: int = 4,
+        urgent_concurrency: int = 16,
         interrupt: InterruptFn = _no_interrupt,
         clock: Clock = _utcnow,
         wait: Wait = _wait,
@@ -232,6 +233,11 @@ class Scheduler:
 
     def _free(self, urgent: bool) -> int:
         busy = sum(1 for lane in self._running.values() if lane is urgent)
+        if not urgent and len(self._running) > busy:
+            # While kill-switch reconciles run, the normal lane starts nothing new: on a
+            # busy operator every reconcile competes for the same CPU (and GIL), and a
+            # kill is worth more than any evaluation.
+            return 0
         return self._limits[urgent] - busy
 
     def _start(self, now: datetime) -> None:
@@ -245,6 +251,8 @@ class Scheduler:
                 if urgent:
                     self._due.pop(key, None)  # this run is the due one too
                 self._running[key] = urgent
+                if urgent:
+                    log.info("Reconciling %s/%s in the kill-switch lane", *key)
                 task = asyncio.create_task(
                     self._one(key, urgent), name=f"reconcile {key[0]}/{key[1]}"
                 )

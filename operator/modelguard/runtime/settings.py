@@ -13,8 +13,9 @@ class Settings:
     #: How many ModelDeployments are reconciled at once (Prometheus queries included).
     concurrency: int = 16
     #: How many kill-switch reconciles (engage, enforce, release) run at once, in a lane
-    #: of their own that evaluations and a backlog of due reconciles cannot fill.
-    kill_switch_concurrency: int = 4
+    #: of their own that evaluations and a backlog of due reconciles cannot fill. As many
+    #: as the normal lane: a fleet-wide kill (`modelguard kill --all`) is all urgent.
+    kill_switch_concurrency: int = 16
     #: Longest wait before retrying a reconcile that failed (exponential backoff up to it).
     max_backoff_seconds: float = 300.0
     #: Worker threads for the blocking Kubernetes client, and the size of its connection
