@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for scenario in args.scenario_list:
             spec, settle = plan[scenario]
-            if scenario != "idle":
+            if scenario != "idle" or bench.latencies:  # idle first: nothing to remove
                 bench.set_analysis(spec)
                 log(f"{scenario}: {settle:.0f}s for evaluations to get going")
                 time.sleep(settle)

@@ -3,9 +3,9 @@
 The kubernetes client is synchronous; every call runs in a worker thread of the executor
 the adapter is given, which serves Kubernetes calls only: a Prometheus that hangs holds
 threads of its own pool, never these, so a kill switch always finds a thread (and, with
-the client's pool sized to match, a connection) for its patch. API errors
-are translated into the domain's terms here (absent object -> Workload(exists=False)),
-so the reconciler never sees an ApiException for an expected situation.
+the client's pool sized to match, a connection) for its patch. API errors are
+translated into the domain's terms here (absent object -> Workload(exists=False)), so
+the reconciler never sees an ApiException for an expected situation.
 """
 
 from __future__ import annotations

@@ -12,17 +12,17 @@ so and the operator's liveness probe fails, because an operator whose scheduler 
 still answers watch events but never acts on them again.
 
 Two lanes. Everything that concerns the kill switch (engage, enforce, release) is kicked
-`urgent` and runs in a lane of its own, with its own small concurrency limit, ahead of
-the due queue: evaluations against a Prometheus that hangs, or a backlog of hundreds of
-due reconciles, fill only the normal lane, never this one; and while kill-switch
-reconciles run, the normal lane starts no new ones, so they do not compete for the CPU. The normal lane starts due
-reconciles in due order, and only as many as it has slots: an object waiting for a slot
-is still in the queue (not a task blocked on a semaphore), so an urgent kick can take
-it out of the queue and run it at once. At most one reconcile per object runs at any
-time, in either lane: an urgent kick for an object whose normal reconcile is running
-asks the reconciler to `interrupt` it (stop at its next safe point, its evaluation
-abandoned; the reconciler never abandons a commit midway) and runs urgently as soon as
-that reconcile returns.
+`urgent` and runs in a lane of its own, with its own concurrency limit, ahead of the due
+queue: evaluations against a Prometheus that hangs, or a backlog of hundreds of due
+reconciles, fill only the normal lane, never this one. While kill-switch reconciles run,
+the normal lane starts no new ones, so they do not compete for the CPU. The normal lane
+starts due reconciles in due order, and only as many as it has slots: an object waiting
+for a slot is still in the queue (not a task blocked on a semaphore), so an urgent kick
+can take it out of the queue and run it at once. At most one reconcile per object runs
+at any time, in either lane: an urgent kick for an object whose normal reconcile is
+running asks the reconciler to `interrupt` it (stop at its next safe point, its
+evaluation abandoned; the reconciler never abandons a commit midway) and runs urgently
+as soon as that reconcile returns.
 
 Time comes from an injectable `clock` and the loop sleeps through an injectable `wait`,
 so tests can run hours of due times and backoffs in milliseconds; the defaults are the
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
 ReconcileFn = Callable[[str, str], Awaitable[datetime | None]]
-#: Asks the running reconcile of (namespace, name) to stop waiting for what can wait.
+#: Asks the running reconcile of (namespace, name) to stop at its next safe point.
 InterruptFn = Callable[[str, str], None]
 Clock = Callable[[], datetime]  # an aware UTC datetime, like the reconciler's due times
 #: Waits until the event is set or the given seconds have passed, whichever comes first.
