@@ -67,7 +67,7 @@ async def test_an_urgent_kick_bypasses_a_full_lane_and_its_queue(fake_time: Fake
         s.kick(key("kill"), urgent=True)
         await settle()
         assert runs.names() == ["a", "b", "kill"]  # at once, ahead of c and d
-        assert runs.interrupted == []  # it was queued, not running: nothing to interrupt
+        assert sorted(runs.interrupted) == ["a", "b"]  # asked to yield to the kill
         await fake_time.advance(60)
         assert runs.names() == ["a", "b", "kill"]  # kill's normal due entry was this run
         runs.release["a"].set()
@@ -130,6 +130,13 @@ async def test_an_urgent_kick_interrupts_a_running_reconcile_and_runs_right_afte
         s.kick(key("a"), urgent=True)
         await settle()
         assert runs.interrupted == ["a", "a"]
+        runs.hang = {"b"}
+        s.kick(key("b"))
+        await settle()
+        s.kick(key("c"), urgent=True)  # a kill of another object: b is asked to yield
+        await settle()
+        assert runs.interrupted == ["a", "a", "b"]
+        runs.release["b"].set()
     assert not runs.overlap
 
 

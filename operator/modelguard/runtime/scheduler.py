@@ -15,7 +15,8 @@ Two lanes. Everything that concerns the kill switch (engage, enforce, release) i
 `urgent` and runs in a lane of its own, with its own concurrency limit, ahead of the due
 queue: evaluations against a Prometheus that hangs, or a backlog of hundreds of due
 reconciles, fill only the normal lane, never this one. While kill-switch reconciles run,
-the normal lane starts no new ones, so they do not compete for the CPU. The normal lane
+the normal lane starts no new ones, and those in flight are asked to stop at their next
+safe point (`interrupt`), so that nothing competes with a kill for the CPU. The normal lane
 starts due reconciles in due order, and only as many as it has slots: an object waiting
 for a slot is still in the queue (not a task blocked on a semaphore), so an urgent kick
 can take it out of the queue and run it at once. At most one reconcile per object runs
@@ -250,14 +251,22 @@ class Scheduler:
                 del queue[key]
                 if urgent:
                     self._due.pop(key, None)  # this run is the due one too
-                self._running[key] = urgent
                 if urgent:
                     log.info("Reconciling %s/%s in the kill-switch lane", *key)
+                    self._yield_normal()
+                self._running[key] = urgent
                 task = asyncio.create_task(
                     self._one(key, urgent), name=f"reconcile {key[0]}/{key[1]}"
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    def _yield_normal(self) -> None:
+        """Ask every normal reconcile in flight to stop at its next safe point: they are
+        started again after the kills, and meanwhile do not compete with them."""
+        for key, urgent in self._running.items():
+            if not urgent:
+                self._interrupt(*key)
 
     async def _one(self, key: Key, urgent: bool) -> None:
         next_time: datetime | None
