@@ -174,6 +174,17 @@ def rows(bench: Scenarios, before: dict[str, Any] | None) -> list[dict[str, Any]
     return result
 
 
+def load(averages: list[float]) -> str:
+    return "/".join(f"{x:.1f}" for x in averages)
+
+
+def operator(facts: dict[str, Any]) -> str:
+    """Which code the operator ran: another checkout's (PYTHONPATH), or this one."""
+    env = facts.get("operator_env")
+    path = env.get("PYTHONPATH") if isinstance(env, dict) else None
+    return f"from PYTHONPATH={path}" if path else f"at {facts['operator_source']}"
+
+
 def markdown(data: dict[str, Any]) -> str:
     def ms(x: float) -> str:
         return f"{x * 1000:.0f}"
@@ -188,8 +199,8 @@ def markdown(data: dict[str, Any]) -> str:
         "Latency = PATCH of spec.killSwitch returned -> Deployment watch event with",
         "spec.replicas == 0; one kill at a time, then its release. Nearest-rank, in ms;",
         f"a kill not seen within {data['kill_timeout']:.0f} s counts as that long.",
-        f"Load average at start {facts['loadavg_start']}, end {facts['loadavg_end']};",
-        f"{facts['nproc']} CPUs; source {facts['operator_source']}; {data['label'] or ''}",
+        f"Load average at start {load(facts['loadavg_start'])}, end {load(facts['loadavg_end'])};",
+        f"{facts['nproc']} CPUs. {data['label'] or ''}: operator {operator(facts)}.",
         "",
         "| scenario | n | p50 | p95 | max | timeouts | before p50 | before p95 | before max |"
         " target p95 | met |",
@@ -290,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         args.output.with_suffix(".md").write_text(markdown(data))
         print(markdown(data))
     return 0 if all(row["met"] for row in data["rows"]) else 1
+
+
+def rerender(path: Path) -> None:
+    """Write the .md of a run again from its .json (after a change to the format)."""
+    path.with_suffix(".md").write_text(markdown(json.loads(path.with_suffix(".json").read_text())))
 
 
 if __name__ == "__main__":

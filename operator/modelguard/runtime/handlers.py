@@ -45,7 +45,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # kopf retries a failed request (a watch included) after 1, 1, 2, 3, 5, 8, 13, 21 s:
     # after an API-server outage, a kill patched as it came back would wait out the rest
     # of that backoff, as nothing else wakes an object without analysis. Retrying every
-    # watch_retry_seconds against a server that refuses connections costs nothing.
+    # watch_retry_seconds against a server that refuses connections costs nothing; the
+    # retries still span as long as kopf's (see _capped).
     settings.networking.error_backoffs = _capped(
         settings.networking.error_backoffs, config.watch_retry_seconds
     )
@@ -77,9 +78,21 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 
 def _capped(backoffs: float | Iterable[float], cap: float) -> tuple[float, ...]:
-    """The same number of retries, none waiting longer than `cap`."""
+    """Each backoff split into steps of at most `cap`: as long in total as kopf's own.
+
+    The total matters as much as the step. kopf gives up on a request when its retries
+    run out, and for a watch that got 403 (a restarted API server answers 403 until its
+    RBAC caches are warm) giving up is fatal: the watcher stops for good. Fewer, shorter
+    retries would end inside that window after an outage; this keeps kopf's tolerance.
+    """
     steps = (backoffs,) if isinstance(backoffs, int | float) else tuple(backoffs)
-    return tuple(min(float(step), cap) for step in steps)
+    capped: list[float] = []
+    for step in steps:
+        whole, rest = divmod(float(step), cap)
+        capped.extend([cap] * int(whole))
+        if rest > 1e-9:
+            capped.append(rest)
+    return tuple(capped)
 
 
 def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:

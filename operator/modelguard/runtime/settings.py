@@ -30,6 +30,7 @@ class Settings:
     #: Cap on kopf's backoffs between retries of a failed API request, watches included:
     #: after an API-server outage a watch resumes (and a kill patched meanwhile is seen)
     #: within this long of the server answering again, instead of kopf's up to 21 s.
+    #: There are more retries, so they span as long as kopf's (54 s) in total.
     watch_retry_seconds: float = 0.5
 
     @classmethod
