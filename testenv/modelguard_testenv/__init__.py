@@ -5,6 +5,7 @@
 - ``PrometheusServer``: Debian's Prometheus with a 1 s scrape/evaluation interval.
 - ``NEVER_READY``: a container image containing it gets pods that never become Ready.
 - ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly.
+- ``SilentServer``: accepts connections and never answers (a Prometheus that hangs).
 
 Anything that fails to start raises ``ComponentStartError`` naming the component and its log
 file; nothing here ever skips a test. Binaries come from ``hack/build-control-plane.sh``.
@@ -21,6 +22,7 @@ from modelguard_testenv.controlplane import (
 )
 from modelguard_testenv.exporter import SyntheticModelExporter
 from modelguard_testenv.prometheus import PrometheusServer
+from modelguard_testenv.silent import SilentServer
 from modelguard_testenv.stages import NEVER_READY
 from modelguard_testenv.waiting import wait_for
 
@@ -35,6 +37,7 @@ __all__ = [
     "ManagedProcess",
     "MissingBinaryError",
     "PrometheusServer",
+    "SilentServer",
     "SyntheticModelExporter",
     "UserCredentials",
     "find_binary",

@@ -213,6 +213,32 @@ class ControlPlane:
         self.startup_seconds = None
         self._users.clear()
 
+    def stop_apiserver(self) -> None:
+        """An API-server outage: stop kube-apiserver only. etcd (and with it every
+        object) and the other components keep running; clients see refused connections
+        until ``start_apiserver()``."""
+        self._component(APISERVER).stop()
+
+    def start_apiserver(self) -> float:
+        """Start kube-apiserver again after ``stop_apiserver()``, with the same flags,
+        port and certificates; return the seconds until it answered /readyz."""
+        proc = self._component(APISERVER)
+        proc.start()
+        admin = _require(self._admin, "admin credentials")
+        tls = ssl.create_default_context(cafile=str(self.ca_cert))
+        tls.load_cert_chain(str(admin.cert), str(admin.key))
+        readyz = f"{self.server_url}/readyz"
+        return proc.wait_until(
+            lambda: http_status(readyz, context=tls) == 200,
+            timeout=self.startup_timeout,
+            what="kube-apiserver /readyz",
+        )
+
+    def _component(self, name: str) -> ManagedProcess:
+        if not self.started or name not in self._processes:
+            raise RuntimeError(f"the control plane is not started: no {name} to stop or start")
+        return self._processes[name]
+
     def _cleanup(self, workdir: Path, keep_logs: bool) -> None:
         # etcd's WAL preallocates 64 MB and the PKI is worthless once the plane is gone:
         # remove those always; the logs only when nobody needs them.

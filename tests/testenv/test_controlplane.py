@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
 from typing import TypeVar
 
 import pytest
@@ -125,3 +127,28 @@ def test_deployment_gets_ready_pods_and_rolls_out_a_new_image(
         )
 
     wait_for(only_new_pods_ready, timeout=ROLLOUT_TIMEOUT, what="3 Ready pods of scorer:2.0")
+
+
+def test_the_apiserver_stops_and_comes_back_with_every_object(
+    control_plane: ControlPlane, k8s_api: k8s.ApiClient, namespace: str
+) -> None:
+    """An outage for tests: the API refuses connections, then answers again on the same
+    port and certificates, with what etcd kept."""
+    core = k8s.CoreV1Api(k8s_api)
+    body = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="kept"), data={"k": "v"})
+    core.create_namespaced_config_map(namespace, body)
+    control_plane.stop_apiserver()
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", _port(control_plane.server_url)), timeout=2)
+    finally:
+        seconds = control_plane.start_apiserver()
+    assert seconds < control_plane.startup_timeout
+    kept = core.read_namespaced_config_map("kept", namespace)
+    assert kept.data == {"k": "v"}
+
+
+def _port(url: str) -> int:
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None
+    return port

@@ -9,6 +9,7 @@ once, to put a crash between "status written" and "action applied".
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Callable, Mapping
@@ -289,18 +290,31 @@ class FakeWorkloads:
 
 
 class FakeMetrics:
-    """A MetricsSource answering each query from a function of the PromQL text."""
+    """A MetricsSource answering each query from a function of the PromQL text; with a
+    `hold`, each query first waits for it (a Prometheus that accepts and never answers)."""
 
-    def __init__(self, answer: Callable[[str, datetime | None], QueryResult]) -> None:
+    def __init__(
+        self,
+        answer: Callable[[str, datetime | None], QueryResult],
+        hold: asyncio.Event | None = None,
+    ) -> None:
         self._answer = answer
+        self._hold = hold
         self.queries: list[str] = []
         self.times: dict[str, datetime | None] = {}  # query -> the time it was read at
+        self.waiting = 0  # queries held right now
         self.closed = False
 
     async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
         assert not self.closed, "queried after close()"
         self.queries.append(promql)
         self.times[promql] = at
+        if self._hold is not None:
+            self.waiting += 1
+            try:
+                await self._hold.wait()
+            finally:
+                self.waiting -= 1
         return self._answer(promql, at)
 
     def close(self) -> None:
@@ -318,10 +332,11 @@ class FakePrometheus:
         self.ended: dict[str, datetime] = {}
         self.opened: list[tuple[str, float, str | None]] = []
         self.sources: list[FakeMetrics] = []
+        self.hold: asyncio.Event | None = None  # sources opened while set wait for it
 
     def __call__(self, url: str, timeout: float, token: str | None) -> FakeMetrics:
         self.opened.append((url, timeout, token))
-        source = FakeMetrics(self._answer)
+        source = FakeMetrics(self._answer, self.hold)
         self.sources.append(source)
         return source
 
@@ -340,6 +355,10 @@ class FakePrometheus:
 
     def queries(self) -> list[str]:
         return [q for s in self.sources for q in s.queries]
+
+    def waiting(self) -> int:
+        """Queries held right now, over every source."""
+        return sum(s.waiting for s in self.sources)
 
 
 class Clock:

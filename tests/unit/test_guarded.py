@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelguard.core.guarded import guarded_by
+from modelguard.core.guarded import guarded_by, kill_switch_state
 
 FALLBACK = {"serviceName": "fraud", "selector": {"app": "rules"}}
 ENGAGED_ON_FRAUD = {
@@ -97,3 +97,22 @@ def test_guarded_objects(
     spec: dict[str, Any], status: dict[str, Any], expected: list[tuple[str, str]]
 ) -> None:
     assert guarded_by(spec, status) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "status", "pending", "in_play"),
+    [
+        ({}, {}, False, False),
+        ({"killSwitch": {"enabled": True}}, {}, True, True),  # engage not done yet
+        ({"killSwitch": {"enabled": True}}, {"killSwitch": {"engaged": True}}, False, True),
+        ({"killSwitch": {"enabled": False}}, {"killSwitch": {"engaged": True}}, True, True),
+        ({}, {"killSwitch": {"engaged": True}}, True, True),  # released by removing the block
+        ({"killSwitch": "garbage"}, {"killSwitch": None}, False, False),
+        ({"killSwitch": {"enabled": "yes"}}, {}, False, False),  # only a literal true
+    ],
+)
+def test_kill_switch_state(
+    spec: dict[str, Any], status: dict[str, Any], pending: bool, in_play: bool
+) -> None:
+    state = kill_switch_state(spec, status)
+    assert (state.pending, state.in_play) == (pending, in_play)

@@ -1,17 +1,23 @@
 """Kubernetes adapter: read and patch the guarded workload, the CR status, and Events.
 
-The kubernetes client is synchronous; every call runs in a worker thread. API errors
-are translated into the domain's terms here (absent object -> Workload(exists=False)),
-so the reconciler never sees an ApiException for an expected situation.
+The kubernetes client is synchronous; every call runs in a worker thread of the executor
+the adapter is given, which serves Kubernetes calls only: a Prometheus that hangs holds
+threads of its own pool, never these, so a kill switch always finds a thread (and, with
+the client's pool sized to match, a connection) for its patch. API errors are
+translated into the domain's terms here (absent object -> Workload(exists=False)), so
+the reconciler never sees an ApiException for an expected situation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -42,6 +48,8 @@ FIELD_MANAGER = "modelguard"  # names the operator's writes in managedFields
 _MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
 _FINALIZER_ATTEMPTS = 5
 
+_T = TypeVar("_T")
+
 
 def load_api_client(pool_size: int | None = None) -> client.ApiClient:
     """In a pod: the ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config.
@@ -62,17 +70,23 @@ def load_api_client(pool_size: int | None = None) -> client.ApiClient:
 class KubeAdapter:
     """Implements modelguard.core.ports.Workloads on the Kubernetes API."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, executor: Executor | None = None) -> None:
+        """executor: where the blocking calls run (None: asyncio's default executor)."""
         self._client = api_client
+        self._executor = executor
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._autoscaling = client.AutoscalingV2Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
 
+    async def _thread(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
     # ------------------------------------------------------------- ModelDeployments
 
     async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self._get_model_deployment, namespace, name)
+        return await self._thread(self._get_model_deployment, namespace, name)
 
     def _get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -89,7 +103,7 @@ class KubeAdapter:
         # A merge patch with explicit nulls: a field the core cleared (pendingAction,
         # killSwitch.saved) must be deleted, not left behind by the merge.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
-        await asyncio.to_thread(
+        await self._thread(
             self._custom.patch_namespaced_custom_object_status,
             api.GROUP,
             api.VERSION,
@@ -101,7 +115,7 @@ class KubeAdapter:
         )
 
     async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
-        await asyncio.to_thread(self._set_finalizer, namespace, name, finalizer, present)
+        await self._thread(self._set_finalizer, namespace, name, finalizer, present)
 
     def _set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
         # A JSON patch that first tests the resourceVersion just read: the finalizer list
@@ -155,7 +169,7 @@ class KubeAdapter:
     async def read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
     ) -> Workload:
-        return await asyncio.to_thread(self._read_workload, namespace, spec, status)
+        return await self._thread(self._read_workload, namespace, spec, status)
 
     def _read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
@@ -261,7 +275,7 @@ class KubeAdapter:
         )
 
     async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
-        await asyncio.to_thread(self._apply, namespace, spec, action)
+        await self._thread(self._apply, namespace, spec, action)
 
     def _apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
         name = spec.target_ref.name
@@ -309,9 +323,7 @@ class KubeAdapter:
     # ------------------------------------------------------------- Prometheus auth
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
-        secret = await asyncio.to_thread(
-            self._read, self._core.read_namespaced_secret, name, namespace
-        )
+        secret = await self._thread(self._read, self._core.read_namespaced_secret, name, namespace)
         data = ((secret or {}).get("data") or {}).get(key)
         if data is None:
             raise LookupError(f"Secret {name!r} not found or has no key {key!r}")
@@ -351,7 +363,7 @@ class KubeAdapter:
             count=1,
         )
         try:
-            await asyncio.to_thread(self._core.create_namespaced_event, meta.get("namespace"), ev)
+            await self._thread(self._core.create_namespaced_event, meta.get("namespace"), ev)
         except ApiException as exc:
             if exc.status == 409 and name:
                 return  # posted before a crash: already on record

@@ -1,8 +1,12 @@
 """Metrics source on Prometheus, via prometheus-api-client.
 
 The client is synchronous (requests), so each query runs in a worker thread to keep
-kopf's event loop free. Every failure is turned into a QueryResult with an error, never
-an exception: a Prometheus outage must make checks Inconclusive, not crash a handler.
+kopf's event loop free: in the bounded executor the runtime gives every source, never
+the one Kubernetes calls use. A Prometheus that accepts connections and never answers
+holds each thread for the whole timeout; in a pool of its own that only slows other
+evaluations, it cannot starve the kill switch's patches. Every failure is turned into a
+QueryResult with an error, never an exception: a Prometheus outage must make checks
+Inconclusive, not crash a handler.
 
 The error says which failure it was, because the user acts differently on each: a
 timeout (Prometheus overloaded, or the query too heavy), an answer that is not JSON (a
@@ -21,6 +25,7 @@ import json
 import re
 import socket
 import ssl
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +57,15 @@ def _check_answer(response: requests.Response, *args: Any, **kwargs: Any) -> req
 class PrometheusMetrics:
     """One Prometheus endpoint; implements modelguard.core.ports.MetricsSource."""
 
-    def __init__(self, url: str, timeout_seconds: float, token: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float,
+        token: str | None = None,
+        *,
+        executor: Executor | None = None,
+    ) -> None:
+        """executor: where the blocking queries run (None: asyncio's default executor)."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
         session = requests.Session()
         session.hooks["response"].append(_check_answer)
@@ -69,9 +82,11 @@ class PrometheusMetrics:
         )
         self._url = url
         self._timeout = timeout_seconds
+        self._executor = executor
 
     async def query(self, promql: str, at: datetime | None = None) -> QueryResult:
-        return await asyncio.to_thread(self._query, promql, at)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._query, promql, at)
 
     def _query(self, promql: str, at: datetime | None = None) -> QueryResult:
         where = f"Prometheus at {self._url}"

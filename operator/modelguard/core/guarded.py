@@ -9,6 +9,7 @@ are read by label selector, not by name, and are re-checked on a timer instead.)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,3 +58,31 @@ def guarded_by(spec: Mapping[str, Any], status: Mapping[str, Any]) -> list[tuple
     except ValidationError:
         engaged = KillSwitchStatus()
     return guarded_objects(target, kill_switch, engaged)
+
+
+@dataclass(frozen=True)
+class KillSwitchState:
+    """Where a stored object's kill switch stands, from its raw spec and status."""
+
+    enabled: bool  # spec.killSwitch.enabled
+    engaged: bool  # status.killSwitch.engaged
+
+    @property
+    def pending(self) -> bool:
+        """An engage or a release the operator has not carried out yet."""
+        return self.enabled != self.engaged
+
+    @property
+    def in_play(self) -> bool:
+        """Enabled or engaged: a change to a guarded object concerns the switch."""
+        return self.enabled or self.engaged
+
+
+def kill_switch_state(spec: Mapping[str, Any], status: Mapping[str, Any]) -> KillSwitchState:
+    """Read leniently: the runtime routes watch events by it, even for an invalid object
+    (whose switch is still obeyed). Only a literal true counts, as in the schema."""
+    switch = spec.get("killSwitch")
+    recorded = status.get("killSwitch")
+    enabled = isinstance(switch, Mapping) and switch.get("enabled") is True
+    engaged = isinstance(recorded, Mapping) and recorded.get("engaged") is True
+    return KillSwitchState(enabled=enabled, engaged=engaged)

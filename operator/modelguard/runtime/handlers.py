@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +28,7 @@ import kopf
 from modelguard.adapters.kube import KubeAdapter, load_api_client
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
-from modelguard.core.guarded import guarded_by
+from modelguard.core.guarded import guarded_by, kill_switch_state
 from modelguard.runtime import telemetry
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
@@ -46,19 +47,34 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
-    # Every Kubernetes and Prometheus call runs in asyncio.to_thread: size its pool (and
-    # the client's connection pool) for the concurrent reconciles, not for the CPU count.
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelguard")
+    # kopf retries a failed request (a watch included) after 1, 1, 2, 3, 5, 8, 13, 21 s:
+    # after an API-server outage, a kill patched as it came back would wait out the rest
+    # of that backoff, as nothing else wakes an object without analysis. Retrying every
+    # watch_retry_seconds against a server that refuses connections costs nothing; the
+    # retries still span as long as kopf's (see _capped).
+    settings.networking.error_backoffs = _capped(
+        settings.networking.error_backoffs, config.watch_retry_seconds
+    )
+    # Kubernetes and Prometheus calls run in pools of their own, sized for the concurrent
+    # reconciles (not for the CPU count), so a hanging Prometheus can hold only its own.
+    kube_pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="kube")
+    prometheus_pool = ThreadPoolExecutor(
+        max_workers=config.prometheus_threads, thread_name_prefix="prometheus"
+    )
+    memo.pools = (kube_pool, prometheus_pool)
+
+    def metrics(url: str, timeout: float, token: str | None) -> PrometheusMetrics:
+        return PrometheusMetrics(url, timeout, token, executor=prometheus_pool)
+
+    reconciler = Reconciler(
+        KubeAdapter(load_api_client(config.threads), kube_pool), metrics, dry_run=config.dry_run
     )
     scheduler = Scheduler(
-        Reconciler(
-            KubeAdapter(load_api_client(config.threads)),
-            PrometheusMetrics,
-            dry_run=config.dry_run,
-        ).reconcile,
+        reconciler.reconcile,
         concurrency=config.concurrency,
         max_backoff=config.max_backoff_seconds,
+        urgent_concurrency=config.kill_switch_concurrency,
+        interrupt=reconciler.interrupt,
     )
     memo.scheduler = scheduler
     memo.scheduler_task = scheduler.start()
@@ -68,6 +84,24 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     log.info("modelguard started", extra={"settings": repr(config)})
     if config.dry_run:
         log.warning("Dry run: decisions are recorded, nothing is written to any workload")
+
+
+def _capped(backoffs: float | Iterable[float], cap: float) -> tuple[float, ...]:
+    """Each backoff split into steps of at most `cap`: as long in total as kopf's own.
+
+    The total matters as much as the step. kopf gives up on a request when its retries
+    run out, and for a watch that got 403 (a restarted API server answers 403 until its
+    RBAC caches are warm) giving up is fatal: the watcher stops for good. Fewer, shorter
+    retries would end inside that window after an outage; this keeps kopf's tolerance.
+    """
+    steps = (backoffs,) if isinstance(backoffs, int | float) else tuple(backoffs)
+    capped: list[float] = []
+    for step in steps:
+        whole, rest = divmod(float(step), cap)
+        capped.extend([cap] * int(whole))
+        if rest > 1e-9:
+            capped.append(rest)
+    return tuple(capped)
 
 
 def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:
@@ -89,6 +123,9 @@ def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     # Stops the loop and waits for it, then cancels and waits for the reconciles in flight.
     await memo.scheduler.stop()
+    for pool in memo.pools:
+        # Queries still running out a timeout are left to finish on their own.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def scheduled(memo: kopf.Memo, **_: Any) -> int:
@@ -129,8 +166,10 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
         return
     # What the reconcile reads (core.guarded): the Deployment and the Service the kill
     # switch switches, which stays guarded while engaged until the release restores it.
-    targets = guarded_by(body.get("spec") or {}, body.get("status") or {})
-    scheduler.watch(key, targets)
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    targets = guarded_by(spec, status)
+    switch = kill_switch_state(spec, status)
+    scheduler.watch(key, targets, kill_switch=switch.in_play)
     # A user or GitOps changes the spec (a new generation) or the CLI's annotations, or
     # deletes the object (deletionTimestamp; held by our finalizer until restored); an
     # event that changed none of these echoes a status write, most often the operator's own.
@@ -141,7 +180,8 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
         meta.get("deletionTimestamp"),
     )
     if scheduler.changed("modeldeployment", *key, look) or type in _ALWAYS:
-        scheduler.kick(key)
+        # An engage or a release not yet done takes the kill-switch lane.
+        scheduler.kick(key, urgent=switch.pending)
 
 
 def _guarded(kind: str) -> Any:

@@ -4,6 +4,21 @@ The order is the crash-safety argument: the status returned by the core is writt
 *before* its actions run. Every action is level-based and derivable from that status
 (pending version change, saved replicas), so a crash at any point leads the next
 reconcile to repeat the same action, never to decide a second one.
+
+The kill switch never waits for Prometheus. No evaluation is started while the switch is
+in play (enabled, engaged, or being released: analysis_due says no), and a reconcile in
+flight can be `interrupt`ed when a kill-switch kick arrives for its object: it stops
+waiting for its evaluation and returns at the next point where nothing is half done
+(after the evaluation, between passes, before a commit), so that the scheduler's
+kill-switch lane runs at once. That is safe because an evaluation only reads (a Secret,
+Prometheus) and a commit is never abandoned midway; the interrupted reconcile writes
+nothing more, and the kill-switch reconcile decides from the stored status, as after a
+crash. (Abandoned queries still run out their timeout in the Prometheus pool.)
+Whatever the evaluation's fate, the object is read again after it: the spec may have
+changed during a slow evaluation (a kill, a new version), and the plan must be made for
+the object as it is now. A result is judged only if it was rendered for that object:
+the same generation and the same current version; otherwise it is discarded, never
+counted for a version it did not measure.
 """
 
 from __future__ import annotations
@@ -109,13 +124,30 @@ class Reconciler:
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
         self._metrics_factory = metrics_factory
+        # One per reconcile in flight; set by interrupt(), seen by its evaluation.
+        self._interrupts: dict[tuple[str, str], asyncio.Event] = {}
+
+    def interrupt(self, namespace: str, name: str) -> None:
+        """Make the reconcile in flight for this object stop at its next safe point (see
+        the module docstring), its evaluation abandoned: a kill must not wait for it."""
+        event = self._interrupts.get((namespace, name))
+        if event is not None:
+            event.set()
 
     async def reconcile(self, namespace: str, name: str) -> datetime | None:
         """Reconcile once; return when to look again (None: the object is gone)."""
-        with telemetry.RECONCILE_SECONDS.time():
-            return await self._reconcile(namespace, name)
+        key = (namespace, name)
+        self._interrupts[key] = interrupted = asyncio.Event()
+        try:
+            with telemetry.RECONCILE_SECONDS.time():
+                return await self._reconcile(namespace, name, interrupted)
+        finally:
+            if self._interrupts.get(key) is interrupted:
+                del self._interrupts[key]
 
-    async def _reconcile(self, namespace: str, name: str) -> datetime | None:
+    async def _reconcile(
+        self, namespace: str, name: str, interrupted: asyncio.Event
+    ) -> datetime | None:
         body = await self._kube.get_model_deployment(namespace, name)
         if body is None:
             with contextlib.suppress(KeyError):  # never had a gauge: nothing to drop
@@ -141,11 +173,40 @@ class Reconciler:
 
         evaluation: list[CheckResult] | None = None
         if spec.analysis is not None and analysis_due(spec, status, now):
-            evaluation = await self._evaluate(body, spec.analysis, status)
-            telemetry.EVALUATIONS.labels(overall(evaluation, spec.analysis.no_data).value).inc()
+            evaluation = await self._evaluate_unless(
+                interrupted, body, spec.analysis, status, namespace, name
+            )
+            if evaluation is not None:
+                telemetry.EVALUATIONS.labels(overall(evaluation, spec.analysis.no_data).value).inc()
+            if interrupted.is_set():
+                return self._clock()  # the kill-switch lane takes over at once
+            # The object as it is now, not as it was when the evaluation started.
+            rendered_for = (generation, status.current_version)
+            body = await self._kube.get_model_deployment(namespace, name)
+            if body is None:
+                return None
+            generation = body.get("metadata", {}).get("generation")
+            status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+            try:
+                spec = parse_spec(body.get("spec"))
+            except (ValidationError, ValueError) as exc:
+                await self._invalid(body, status, _spec_error(exc))
+                return self._clock() + RESYNC
+            if (generation, status.current_version) != rendered_for:
+                if evaluation is not None:
+                    log.info(
+                        "Evaluation of %s/%s discarded: the object changed while it ran",
+                        namespace,
+                        name,
+                    )
+                evaluation = None
 
         who, request = requested_by(body), rollback_request(body)
         for _ in range(MAX_PASSES):
+            # Between passes and before a commit nothing is half done: an interrupted
+            # reconcile ends here, and the kill-switch lane decides from what is stored.
+            if interrupted.is_set():
+                return self._clock()
             workload = await self._kube.read_workload(namespace, spec, status)
             decided = plan(
                 spec,
@@ -155,6 +216,8 @@ class Reconciler:
                 self._clock(),
             )
             evaluation = None  # one evaluation is judged once
+            if interrupted.is_set():
+                return self._clock()
             status = await self._commit(body, status, decided, spec)
             if not decided.actions or self._dry_run:
                 break  # in dry run, looking again would observe the same workload
@@ -333,6 +396,31 @@ class Reconciler:
         status = status.model_copy(update={"pending_events": []})
         await self._kube.write_status(meta["namespace"], meta["name"], status)
         return status
+
+    async def _evaluate_unless(
+        self,
+        interrupted: asyncio.Event,
+        body: dict[str, Any],
+        analysis: AnalysisSpec,
+        status: ModelDeploymentStatus,
+        namespace: str,
+        name: str,
+    ) -> list[CheckResult] | None:
+        """The evaluation, or None if the reconcile was interrupted first (it is then
+        cancelled: it has written nothing)."""
+        if interrupted.is_set():
+            return None
+        evaluation = asyncio.create_task(self._evaluate(body, analysis, status))
+        interrupt = asyncio.create_task(interrupted.wait())
+        try:
+            await asyncio.wait([evaluation, interrupt], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            interrupt.cancel()
+            evaluation.cancel()  # a no-op once it is done; if not, nothing waits for it
+        if not evaluation.done() or evaluation.cancelled():
+            log.info("Evaluation of %s/%s interrupted for the kill switch", namespace, name)
+            return None
+        return evaluation.result()
 
     async def _evaluate(
         self, body: dict[str, Any], analysis: AnalysisSpec, status: ModelDeploymentStatus

@@ -11,6 +11,20 @@ ends other than through `stop()` (it raised, or something cancelled it), `failur
 so and the operator's liveness probe fails, because an operator whose scheduler is dead
 still answers watch events but never acts on them again.
 
+Two lanes. Everything that concerns the kill switch (engage, enforce, release) is kicked
+`urgent` and runs in a lane of its own, with its own concurrency limit, ahead of the due
+queue: evaluations against a Prometheus that hangs, or a backlog of hundreds of due
+reconciles, fill only the normal lane, never this one. While kill-switch reconciles run,
+the normal lane starts no new ones, and those in flight are asked to stop at their next
+safe point (`interrupt`), so that nothing competes with a kill for the CPU. The normal lane
+starts due reconciles in due order, and only as many as it has slots: an object waiting
+for a slot is still in the queue (not a task blocked on a semaphore), so an urgent kick
+can take it out of the queue and run it at once. At most one reconcile per object runs
+at any time, in either lane: an urgent kick for an object whose normal reconcile is
+running asks the reconciler to `interrupt` it (stop at its next safe point, its
+evaluation abandoned; the reconciler never abandons a commit midway) and runs urgently
+as soon as that reconcile returns.
+
 Time comes from an injectable `clock` and the loop sleeps through an injectable `wait`,
 so tests can run hours of due times and backoffs in milliseconds; the defaults are the
 wall clock and a real timed wait.
@@ -30,6 +44,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
 ReconcileFn = Callable[[str, str], Awaitable[datetime | None]]
+#: Asks the running reconcile of (namespace, name) to stop at its next safe point.
+InterruptFn = Callable[[str, str], None]
 Clock = Callable[[], datetime]  # an aware UTC datetime, like the reconciler's due times
 #: Waits until the event is set or the given seconds have passed, whichever comes first.
 Wait = Callable[[asyncio.Event, float], Awaitable[None]]
@@ -42,9 +58,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _no_interrupt(namespace: str, name: str) -> None:
+    pass
+
+
 async def _wait(event: asyncio.Event, seconds: float) -> None:
+    # asyncio.timeout, not wait_for: on 3.11, wait_for drops a cancellation that arrives
+    # as the event is set, and stop() would then wait forever for a loop that goes on.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout=seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 class Scheduler:
@@ -54,18 +77,26 @@ class Scheduler:
         concurrency: int = 16,
         max_backoff: float = 300.0,
         *,
+        urgent_concurrency: int = 16,
+        interrupt: InterruptFn = _no_interrupt,
         clock: Clock = _utcnow,
         wait: Wait = _wait,
     ) -> None:
         self._reconcile = reconcile
+        self._interrupt = interrupt
         self._clock = clock
         self._wait = wait
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limits = {False: concurrency, True: urgent_concurrency}  # by lane (urgent?)
         self._max_backoff = max_backoff
+        # When each object is due, per lane. An object may also be in either while it
+        # runs: kicked meanwhile, it runs once more right after.
         self._due: dict[Key, datetime] = {}
-        self._running: set[Key] = set()
-        self._again: set[Key] = set()  # kicked while running: run once more right after
+        self._urgent: dict[Key, datetime] = {}
+        self._running: dict[Key, bool] = {}  # -> whether it runs in the urgent lane
         self._failures: dict[Key, int] = {}
+        # Objects whose kill switch is in play (enabled or engaged): events on what they
+        # guard are urgent, e.g. a kubectl scale that undoes an engaged switch.
+        self._kill_switch: set[Key] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         # Which ModelDeployments guard which Deployment / Service: events on those
@@ -80,21 +111,29 @@ class Scheduler:
 
     # ------------------------------------------------------------- inputs
 
-    def kick(self, key: Key) -> None:
-        if key in self._running:
-            self._again.add(key)
-        else:
-            self._due[key] = self._clock()
-            self._wake.set()
+    def kick(self, key: Key, *, urgent: bool = False) -> None:
+        """Reconcile `key` now; `urgent`: in the kill-switch lane (see the module doc)."""
+        now = self._clock()
+        queue = self._urgent if urgent else self._due
+        queue[key] = min(queue.get(key, now), now)
+        if urgent and self._running.get(key) is False:
+            self._interrupt(*key)  # its normal reconcile may be waiting for Prometheus
+        self._wake.set()
 
     def forget(self, key: Key) -> None:
         self._due.pop(key, None)
+        self._urgent.pop(key, None)
         self._failures.pop(key, None)
         self._seen.pop(("modeldeployment", *key), None)
         self.watch(key, [])
 
-    def watch(self, key: Key, targets: list[tuple[str, str]]) -> None:
-        """Record the (kind, name) objects that `key` guards, replacing earlier ones."""
+    def watch(self, key: Key, targets: list[tuple[str, str]], *, kill_switch: bool = False) -> None:
+        """Record the (kind, name) objects that `key` guards, replacing earlier ones;
+        `kill_switch`: its switch is enabled or engaged, so events on them are urgent."""
+        if kill_switch:
+            self._kill_switch.add(key)
+        else:
+            self._kill_switch.discard(key)
         wanted = {(kind, key[0], name) for kind, name in targets}
         for target in self._guarding.pop(key, set()) - wanted:
             watchers = self._watchers.get(target)
@@ -127,11 +166,11 @@ class Scheduler:
 
     def kick_guards(self, kind: str, namespace: str, name: str) -> None:
         for key in self.guards_of(kind, namespace, name):
-            self.kick(key)
+            self.kick(key, urgent=key in self._kill_switch)
 
     @property
     def size(self) -> int:
-        return len(self._due) + len(self._running)
+        return len(self._due.keys() | self._urgent.keys() | self._running.keys())
 
     # ------------------------------------------------------------- supervision
 
@@ -181,22 +220,59 @@ class Scheduler:
     async def run(self) -> None:
         while True:
             now = self._clock()
-            for key in [k for k, due in self._due.items() if due <= now]:
-                del self._due[key]
-                self._running.add(key)
-                task = asyncio.create_task(self._one(key), name=f"reconcile {key[0]}/{key[1]}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            upcoming = min(self._due.values(), default=now + timedelta(seconds=_IDLE))
+            self._start(now)
+            # The next start, among what could start: with a lane full, its queue waits
+            # for a reconcile to end (which wakes the loop), not for a due time.
+            upcoming = now + timedelta(seconds=_IDLE)
+            for urgent, queue in ((True, self._urgent), (False, self._due)):
+                if self._free(urgent):
+                    waiting = (due for key, due in queue.items() if key not in self._running)
+                    upcoming = min(upcoming, min(waiting, default=upcoming))
             timeout = max(0.0, min((upcoming - now).total_seconds(), _IDLE))
             self._wake.clear()
             await self._wait(self._wake, timeout)
 
-    async def _one(self, key: Key) -> None:
+    def _free(self, urgent: bool) -> int:
+        busy = sum(1 for lane in self._running.values() if lane is urgent)
+        if not urgent and len(self._running) > busy:
+            # While kill-switch reconciles run, the normal lane starts nothing new: on a
+            # busy operator every reconcile competes for the same CPU (and GIL), and a
+            # kill is worth more than any evaluation.
+            return 0
+        return self._limits[urgent] - busy
+
+    def _start(self, now: datetime) -> None:
+        """Start what is due: the urgent lane first, then the normal one in due order."""
+        for urgent, queue in ((True, self._urgent), (False, self._due)):
+            ready = sorted(
+                (due, key) for key, due in queue.items() if due <= now and key not in self._running
+            )
+            for _, key in ready[: max(0, self._free(urgent))]:
+                del queue[key]
+                if urgent:
+                    self._due.pop(key, None)  # this run is the due one too
+                if urgent:
+                    log.info("Reconciling %s/%s in the kill-switch lane", *key)
+                    self._yield_normal()
+                self._running[key] = urgent
+                task = asyncio.create_task(
+                    self._one(key, urgent), name=f"reconcile {key[0]}/{key[1]}"
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def _yield_normal(self) -> None:
+        """Ask every normal reconcile in flight to stop at its next safe point: they are
+        started again after the kills, and meanwhile do not compete with them."""
+        for key, urgent in self._running.items():
+            if not urgent:
+                self._interrupt(*key)
+
+    async def _one(self, key: Key, urgent: bool) -> None:
         next_time: datetime | None
+        queue = self._due
         try:
-            async with self._limit:
-                next_time = await self._reconcile(*key)
+            next_time = await self._reconcile(*key)
             self._failures.pop(key, None)
         except asyncio.CancelledError:
             raise
@@ -212,12 +288,11 @@ class Scheduler:
                 delay,
             )
             next_time = self._clock() + timedelta(seconds=delay)
+            if urgent:
+                queue = self._urgent  # a kill that failed is retried as a kill
         finally:
-            self._running.discard(key)
-        if key in self._again:
-            self._again.discard(key)
-            next_time = self._clock()
+            del self._running[key]
         if next_time is not None:
-            current = self._due.get(key)
-            self._due[key] = next_time if current is None else min(current, next_time)
+            # min(): a kick while it ran (due now) stays due now.
+            queue[key] = min(queue.get(key, next_time), next_time)
         self._wake.set()

@@ -12,15 +12,29 @@ class Settings:
     metrics_port: int = 9102
     #: How many ModelDeployments are reconciled at once (Prometheus queries included).
     concurrency: int = 16
+    #: How many kill-switch reconciles (engage, enforce, release) run at once, in a lane
+    #: of their own that evaluations and a backlog of due reconciles cannot fill. As many
+    #: as the normal lane: a fleet-wide kill (`modelguard kill --all`) is all urgent.
+    kill_switch_concurrency: int = 16
     #: Longest wait before retrying a reconcile that failed (exponential backoff up to it).
     max_backoff_seconds: float = 300.0
-    #: Worker threads for the blocking Kubernetes and Prometheus clients, and the size of
-    #: the Kubernetes client's connection pool. asyncio's default, min(32, CPUs + 4), is 6
-    #: on 2 cores: 16 concurrent reconciles would then queue for threads, not for the API.
+    #: Worker threads for the blocking Kubernetes client, and the size of its connection
+    #: pool. A reconcile makes one Kubernetes call at a time, so concurrency +
+    #: kill_switch_concurrency threads never queue; asyncio's default, min(32, CPUs + 4),
+    #: is 6 on 2 cores.
     threads: int = 32
     #: Decide and record everything (status, Events, logs) but write nothing to any
     #: Deployment or Service: to watch what the operator would do before trusting it.
     dry_run: bool = False
+    #: Worker threads for Prometheus queries, a pool apart from the Kubernetes one: a
+    #: Prometheus that never answers holds each thread for the whole query timeout, and
+    #: must then slow only other evaluations, never a Kubernetes call.
+    prometheus_threads: int = 16
+    #: Cap on kopf's backoffs between retries of a failed API request, watches included:
+    #: after an API-server outage a watch resumes (and a kill patched meanwhile is seen)
+    #: within this long of the server answering again, instead of kopf's up to 21 s.
+    #: There are more retries, so they span as long as kopf's (54 s) in total.
+    watch_retry_seconds: float = 0.5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,6 +47,15 @@ class Settings:
             ),
             threads=int(env.get("MODELGUARD_THREADS", cls.threads)),
             dry_run=_flag(env.get("MODELGUARD_DRY_RUN", "")),
+            prometheus_threads=int(
+                env.get("MODELGUARD_PROMETHEUS_THREADS", cls.prometheus_threads)
+            ),
+            kill_switch_concurrency=int(
+                env.get("MODELGUARD_KILL_SWITCH_CONCURRENCY", cls.kill_switch_concurrency)
+            ),
+            watch_retry_seconds=float(
+                env.get("MODELGUARD_WATCH_RETRY_SECONDS", cls.watch_retry_seconds)
+            ),
         )
 
 
