@@ -35,7 +35,7 @@ from modelguard.core.workload import (
     SetSelector,
     Workload,
 )
-from modelguard.runtime.reconciler import MetricsFactory
+from modelguard.runtime.evaluator import MetricsFactory
 
 
 class CrashError(Exception):

@@ -35,8 +35,6 @@ from pydantic import ValidationError
 
 from modelguard.core import dryrun
 from modelguard.core.api import (
-    AnalysisSpec,
-    Check,
     CheckResult,
     KillSwitchSpec,
     ModelDeploymentSpec,
@@ -51,21 +49,19 @@ from modelguard.core.decision import (
     Observation,
     Plan,
     analysis_due,
-    baseline_time,
     invalid_spec,
     next_due,
     plan,
     tag_env,
-    template_values,
 )
 from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
-from modelguard.core.durations import parse_duration
-from modelguard.core.evaluation import evaluate_check, overall, render_check
+from modelguard.core.evaluation import overall
 from modelguard.core.metadata import requested_by, rollback_request
-from modelguard.core.ports import MetricsSource, QueryResult, Workloads
+from modelguard.core.ports import Workloads
 from modelguard.core.promql import TemplateError, validate_template
 from modelguard.core.workload import Action, Event, Workload
 from modelguard.runtime import telemetry
+from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +73,6 @@ MAX_PASSES = 4
 DRY_RUN_RECHECK = timedelta(seconds=60)
 # Level-based safety net: even with no event and no analysis, look again this often.
 RESYNC = timedelta(minutes=5)
-
-# (url, timeout in seconds, bearer token) -> a source for one evaluation.
-MetricsFactory = Callable[[str, float, str | None], MetricsSource]
 
 
 def utcnow() -> datetime:
@@ -123,7 +116,7 @@ class Reconciler:
         self._kube = kube
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
-        self._metrics_factory = metrics_factory
+        self._evaluator = Evaluator(kube, metrics_factory)
         # One per reconcile in flight; set by interrupt(), seen by its evaluation.
         self._interrupts: dict[tuple[str, str], asyncio.Event] = {}
 
@@ -173,7 +166,7 @@ class Reconciler:
 
         evaluation: list[CheckResult] | None = None
         if spec.analysis is not None and analysis_due(spec, status, now):
-            evaluation = await self._evaluate_unless(
+            evaluation = await self._evaluator.evaluate_unless(
                 interrupted, body, spec.analysis, status, namespace, name
             )
             if evaluation is not None:
@@ -397,80 +390,6 @@ class Reconciler:
         await self._kube.write_status(meta["namespace"], meta["name"], status)
         return status
 
-    async def _evaluate_unless(
-        self,
-        interrupted: asyncio.Event,
-        body: dict[str, Any],
-        analysis: AnalysisSpec,
-        status: ModelDeploymentStatus,
-        namespace: str,
-        name: str,
-    ) -> list[CheckResult] | None:
-        """The evaluation, or None if the reconcile was interrupted first (it is then
-        cancelled: it has written nothing)."""
-        if interrupted.is_set():
-            return None
-        evaluation = asyncio.create_task(self._evaluate(body, analysis, status))
-        interrupt = asyncio.create_task(interrupted.wait())
-        try:
-            await asyncio.wait([evaluation, interrupt], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            interrupt.cancel()
-            evaluation.cancel()  # a no-op once it is done; if not, nothing waits for it
-        if not evaluation.done() or evaluation.cancelled():
-            log.info("Evaluation of %s/%s interrupted for the kill switch", namespace, name)
-            return None
-        return evaluation.result()
-
-    async def _evaluate(
-        self, body: dict[str, Any], analysis: AnalysisSpec, status: ModelDeploymentStatus
-    ) -> list[CheckResult]:
-        meta = body["metadata"]
-        values = template_values(status, meta["namespace"], meta["name"])
-        baseline_at = baseline_time(status)
-        token: str | None = None
-        auth = analysis.prometheus.auth_secret_ref
-        if auth is not None:
-            try:
-                token = await self._kube.read_secret_key(meta["namespace"], auth.name, auth.key)
-            except Exception as exc:  # any failure (403, 404, no key) makes checks Inconclusive
-                failure = QueryResult(error=f"cannot read Secret {auth.name!r}: {_reason(exc)}")
-                return [
-                    evaluate_check(render_check(c, values, baseline_at), failure, failure, failure)
-                    for c in analysis.checks
-                ]
-        timeout = parse_duration(analysis.prometheus.timeout).total_seconds()
-        source = self._metrics_factory(analysis.prometheus.url, timeout, token)
-        try:
-            return list(
-                await asyncio.gather(
-                    *(
-                        self._run_check(source, check, values, baseline_at)
-                        for check in analysis.checks
-                    )
-                )
-            )
-        finally:
-            source.close()
-
-    @staticmethod
-    async def _run_check(
-        source: MetricsSource, check: Check, values: dict[str, str], baseline_at: datetime | None
-    ) -> CheckResult:
-        rendered = render_check(check, values, baseline_at)
-        if rendered.needs_stable_version:  # nothing to ask Prometheus: Inconclusive
-            return evaluate_check(rendered, QueryResult())
-
-        async def run(query: str | None, at: datetime | None = None) -> QueryResult | None:
-            return None if query is None else await source.query(query, at)
-
-        value, baseline, samples = await asyncio.gather(
-            source.query(rendered.query),
-            run(rendered.baseline_query, rendered.baseline_at),
-            run(rendered.samples_query),
-        )
-        return evaluate_check(rendered, value, baseline, samples)
-
 
 def _gauge(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
     """Users alert on this gauge: it follows the recorded switch, invalid spec or not."""
@@ -497,8 +416,3 @@ def _deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, 
         "kind": "Deployment",
         "metadata": {"namespace": namespace, "name": name, "uid": workload.uid},
     }
-
-
-def _reason(exc: Exception) -> str:
-    # ApiException's str() carries response headers and body; its reason is enough.
-    return str(getattr(exc, "reason", None) or exc)
