@@ -22,6 +22,7 @@ from modelguard_testenv.controlplane import (
 )
 from modelguard_testenv.exporter import SyntheticModelExporter
 from modelguard_testenv.prometheus import PrometheusServer
+from modelguard_testenv.recovery import wait_until_workloads_run
 from modelguard_testenv.silent import SilentServer
 from modelguard_testenv.stages import NEVER_READY
 from modelguard_testenv.waiting import wait_for
@@ -43,4 +44,5 @@ __all__ = [
     "find_binary",
     "find_prometheus",
     "wait_for",
+    "wait_until_workloads_run",
 ]

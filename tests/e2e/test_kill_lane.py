@@ -23,7 +23,7 @@ import pytest
 import urllib3
 from kubernetes import client as k8s
 
-from modelguard_testenv import SilentServer, wait_for
+from modelguard_testenv import SilentServer, wait_for, wait_until_workloads_run
 from modelguard_testenv.operator_process import OperatorProcess
 from modelguard_testenv.recording import Watcher, as_json
 from tests.e2e.cluster import Cluster
@@ -163,5 +163,8 @@ def test_a_kill_right_after_an_api_server_outage_is_enforced_within_a_second(
         latency = watcher.latency(model(4), sent)
     finally:
         watcher.stop()
+        # The scheduler, controller-manager and kwok recover on their own backoff: wait
+        # for them here, or the next test's pods wait for them instead.
+        wait_until_workloads_run(plane)
     assert latency < KILL_WITHIN, f"{latency:.3f}s"
     assert operator.running

@@ -9,7 +9,7 @@ from typing import TypeVar
 import pytest
 from kubernetes import client as k8s
 
-from modelguard_testenv import ControlPlane, wait_for
+from modelguard_testenv import ControlPlane, wait_for, wait_until_workloads_run
 
 pytestmark = pytest.mark.e2e
 
@@ -143,9 +143,11 @@ def test_the_apiserver_stops_and_comes_back_with_every_object(
             socket.create_connection(("127.0.0.1", _port(control_plane.server_url)), timeout=2)
     finally:
         seconds = control_plane.start_apiserver()
+        recovered = wait_until_workloads_run(control_plane)
     assert seconds < control_plane.startup_timeout
     kept = core.read_namespaced_config_map("kept", namespace)
     assert kept.data == {"k": "v"}
+    print(f"API server ready in {seconds:.1f}s; workloads run again after {recovered:.1f}s")
 
 
 def _port(url: str) -> int:
