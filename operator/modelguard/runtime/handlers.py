@@ -163,6 +163,8 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     scheduler: Scheduler = memo.scheduler
     if type == "DELETED":
         scheduler.forget(key)
+        # No reconcile follows a deletion: its per-object series go now.
+        telemetry.forget(*key)
         return
     # What the reconcile reads (core.guarded): the Deployment and the Service the kill
     # switch switches, which stays guarded while engaged until the release restores it.

@@ -24,7 +24,6 @@ counted for a version it did not measure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -143,8 +142,7 @@ class Reconciler:
     ) -> datetime | None:
         body = await self._kube.get_model_deployment(namespace, name)
         if body is None:
-            with contextlib.suppress(KeyError):  # never had a gauge: nothing to drop
-                telemetry.KILL_SWITCH_ENGAGED.remove(namespace, name)
+            telemetry.forget(namespace, name)
             return None
         now = self._clock()
         generation = body.get("metadata", {}).get("generation")
@@ -152,8 +150,7 @@ class Reconciler:
         if body["metadata"].get("deletionTimestamp"):
             if await self._teardown(body, status):
                 return self._clock() + PENDING_RECHECK  # a restore not yet observed
-            with contextlib.suppress(KeyError):
-                telemetry.KILL_SWITCH_ENGAGED.remove(namespace, name)
+            telemetry.forget(namespace, name)
             return None  # gone, or held by someone else's finalizer: nothing of ours left
         try:
             spec = parse_spec(body.get("spec"))
@@ -161,7 +158,7 @@ class Reconciler:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
             status = await self._invalid(body, status, _spec_error(exc))
-            _gauge(namespace, name, status)
+            telemetry.observe(namespace, name, status)
             return now + RESYNC
 
         evaluation: list[CheckResult] | None = None
@@ -214,7 +211,7 @@ class Reconciler:
             status = await self._commit(body, status, decided, spec)
             if not decided.actions or self._dry_run:
                 break  # in dry run, looking again would observe the same workload
-        _gauge(namespace, name, status)
+        telemetry.observe(namespace, name, status)
         due = min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
         if self._dry_run and decided.actions:
             due = max(due, self._clock() + DRY_RUN_RECHECK)
@@ -389,13 +386,6 @@ class Reconciler:
         status = status.model_copy(update={"pending_events": []})
         await self._kube.write_status(meta["namespace"], meta["name"], status)
         return status
-
-
-def _gauge(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
-    """Users alert on this gauge: it follows the recorded switch, invalid spec or not."""
-    telemetry.KILL_SWITCH_ENGAGED.labels(namespace, name).set(
-        1 if status.kill_switch.engaged else 0
-    )
 
 
 def _kill_switch_part(raw: dict[str, Any]) -> ModelDeploymentSpec | None:

@@ -1,12 +1,22 @@
 """The operator's own Prometheus metrics (prometheus-client), served on their own port.
 
-Labels are bounded on purpose: per-object labels only on the kill-switch gauge, which
-users alert on; everything else is aggregated by reason or verdict.
+Two kinds. Aggregates (reconcile time and errors, decisions by reason, evaluations by
+verdict) carry no per-object label. Per-object series (the ones dashboards and alerts
+name an object by: info, each check's last value, conditions, the kill switch) are
+derived from the object's recorded status by `observe`, which replaces them as a whole:
+a series whose labels no longer hold (an old phase or version, a check that left the
+spec) is removed, and `forget` removes them all when the object is deleted. Cardinality
+is therefore bounded by ModelDeployments x (checks + condition types + 2), whatever the
+history of each object.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from modelguard.core.api import ModelDeploymentStatus
 
 RECONCILE_SECONDS = Histogram(
     "modelguard_reconcile_duration_seconds",
@@ -29,6 +39,86 @@ KILL_SWITCH_ENGAGED = Gauge(
     "1 while a ModelDeployment's kill switch is engaged.",
     ["namespace", "name"],
 )
+INFO = Gauge(
+    "modelguard_info",
+    "Always 1: a ModelDeployment's phase and the version it runs (one series per object).",
+    ["namespace", "name", "phase", "version"],
+)
+CHECK_VALUE = Gauge(
+    "modelguard_check_value",
+    "A check's value in the object's last evaluation (absent when it had no data).",
+    ["namespace", "name", "check"],
+)
+CONDITION = Gauge(
+    "modelguard_condition",
+    "1 while a status condition is True, 0 while False (absent while Unknown).",
+    ["namespace", "name", "type"],
+)
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class _Series:
+    """The label values of one object's per-object series, as last exported."""
+
+    info: tuple[str, str]  # (phase, version)
+    checks: frozenset[str]
+    conditions: frozenset[str]
+
+
+# Only the event loop's thread calls observe/forget: no lock needed.
+_exported: dict[Key, _Series] = {}
+
+
+def observe(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+    """Export the object's per-object series from its recorded status, dropping the
+    ones whose labels no longer hold."""
+    key = (namespace, name)
+    previous = _exported.get(key)
+    current = status.current_version
+    info = (status.phase.value, current.name if current is not None else "")
+    values = {
+        c.name: c.value
+        for c in (status.last_evaluation.checks if status.last_evaluation else [])
+        if c.value is not None
+    }
+    conditions = {c.type: c.status for c in status.conditions if c.status != "Unknown"}
+    if previous is not None:
+        if previous.info != info:
+            INFO.remove(namespace, name, *previous.info)
+        for check in previous.checks - values.keys():
+            CHECK_VALUE.remove(namespace, name, check)
+        for type_ in previous.conditions - conditions.keys():
+            CONDITION.remove(namespace, name, type_)
+    INFO.labels(namespace, name, *info).set(1)
+    for check, value in values.items():
+        CHECK_VALUE.labels(namespace, name, check).set(value)
+    for type_, state in conditions.items():
+        CONDITION.labels(namespace, name, type_).set(1 if state == "True" else 0)
+    # Users alert on this gauge: it follows the recorded switch, invalid spec or not.
+    KILL_SWITCH_ENGAGED.labels(namespace, name).set(1 if status.kill_switch.engaged else 0)
+    _exported[key] = _Series(info, frozenset(values), frozenset(conditions))
+
+
+def forget(namespace: str, name: str) -> None:
+    """The object is gone: remove every per-object series it had (a no-op if none)."""
+    previous = _exported.pop((namespace, name), None)
+    if previous is None:
+        return
+    INFO.remove(namespace, name, *previous.info)
+    for check in previous.checks:
+        CHECK_VALUE.remove(namespace, name, check)
+    for type_ in previous.conditions:
+        CONDITION.remove(namespace, name, type_)
+    KILL_SWITCH_ENGAGED.remove(namespace, name)
+
+
+def forget_all() -> None:
+    """Remove every per-object series: for a replica that stops reconciling (a leader
+    that lost its lease), whose series would otherwise go stale beside the leader's."""
+    for namespace, name in list(_exported):
+        forget(namespace, name)
 
 
 def serve(port: int) -> None:
