@@ -33,8 +33,10 @@ export MODELGUARD_PY="$venv/bin/python"
 # everything started from here (pytest, kopf run, the CLI, mypy, import-linter).
 export PYTHONPATH="$repo/operator:$repo/testenv${PYTHONPATH:+:$PYTHONPATH}"
 
-# --- Prometheus (Debian's package) --------------------------------------------------
-if [ -z "${MODELGUARD_PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null; then
+# --- Prometheus and promtool (Debian's package) -------------------------------------
+# promtool checks and unit-tests deploy/monitoring's alert rules in the fast tier.
+if ! command -v promtool >/dev/null \
+    || { [ -z "${MODELGUARD_PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null; }; then
     say "installing Debian's prometheus"
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     command -v apt-get >/dev/null || die "no apt-get: install Prometheus 2.x and set MODELGUARD_PROMETHEUS_BIN"
