@@ -20,7 +20,8 @@ from modelguard_testenv._process import ManagedProcess, free_port, tail_lines
 
 
 class OperatorProcess:
-    """Start/stop/restart the operator; ``namespaces`` empty = all namespaces."""
+    """Start/stop/restart the operator; ``namespaces`` empty = all namespaces; with
+    ``metrics``, /metrics is served on ``metrics_port`` (a free port per start)."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class OperatorProcess:
         namespaces: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 60.0,
+        metrics: bool = False,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.log_file = log_file
@@ -38,6 +40,8 @@ class OperatorProcess:
         self._extra_env = dict(env or {})
         self._proc: ManagedProcess | None = None
         self.health_port = 0
+        self.metrics = metrics
+        self.metrics_port = 0
 
     def __enter__(self) -> Self:
         return self.start()
@@ -61,6 +65,7 @@ class OperatorProcess:
 
     def start(self) -> Self:
         self.health_port = free_port()
+        self.metrics_port = free_port() if self.metrics else 0
         scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]
         argv = [
             sys.executable,
@@ -77,7 +82,7 @@ class OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "MODELGUARD_METRICS_PORT": "0",
+            "MODELGUARD_METRICS_PORT": str(self.metrics_port),
             "PYTHONUNBUFFERED": "1",
             **self._extra_env,
         }

@@ -42,7 +42,8 @@ class PrometheusServer:
 
     ``port`` pins the listening port (default: a free one, kept across restarts),
     ``binary`` overrides the lookup ($MODELGUARD_PROMETHEUS_BIN, /usr/bin/prometheus, PATH),
-    ``extra_args`` are appended to the command line.
+    ``extra_args`` are appended to the command line, ``rule_files`` are loaded as the
+    config's rule_files (recording and alerting rules, evaluated every evaluation_interval).
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class PrometheusServer:
         evaluation_interval: str = "1s",
         job_name: str = "modelguard-testenv",
         extra_args: Sequence[str] = (),
+        rule_files: Iterable[str | Path] = (),
         startup_timeout: float = 30.0,
         keep_logs: bool | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class PrometheusServer:
         self.evaluation_interval = evaluation_interval
         self.job_name = job_name
         self._extra_args = list(extra_args)
+        self._rule_files = [str(Path(f).resolve()) for f in rule_files]
         self.startup_timeout = startup_timeout
         self._keep_logs = keep_logs
         self._port: int | None = None
@@ -219,6 +222,8 @@ class PrometheusServer:
                 }
             ],
         }
+        if self._rule_files:
+            config["rule_files"] = self._rule_files
         path = self.workdir / "prometheus.yml"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
