@@ -7,8 +7,8 @@
 #   hack/test-lowest.sh tests/unit/x.py  # extra arguments go to pytest (default: -m "not e2e and not typecheck")
 #
 # Each runtime dependency and each test-running dev tool (pytest, pytest-asyncio,
-# hypothesis, kmock) is pinned to its floor (`pkg>=X` -> `pkg==X`); their own dependencies
-# resolve normally. The static tools (ruff, mypy, import-linter) are left out: they judge
+# hypothesis, kmock, lupa) is pinned to its floor (`pkg>=X` -> `pkg==X`); their own
+# dependencies resolve normally. The static tools (ruff, mypy, import-linter) are left out: they judge
 # the source, not the runtime, and hack/test.sh runs them from the main venv. The venv is
 # rebuilt only when pyproject.toml or this script changes, so a warm run costs the tests.
 set -euo pipefail
@@ -25,7 +25,7 @@ import sys
 import tomllib
 
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-TEST_TOOLS = {"pytest", "pytest-asyncio", "hypothesis", "kmock"}
+TEST_TOOLS = {"pytest", "pytest-asyncio", "hypothesis", "kmock", "lupa"}
 # The build backend the packaging test builds the wheel with: tooling, not a dependency
 # under test, so it is installed as declared rather than at its floor (a floor release
 # may be yanked, as setuptools 77.0.0 was).
