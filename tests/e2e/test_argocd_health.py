@@ -23,7 +23,7 @@ import yaml
 
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
-from tests.argocd import HEALTH, health
+from tests.argocd import HEALTH, act, discover, health
 from tests.e2e.cluster import Cluster
 from tests.e2e.scenarios import accuracy_spec, image, version
 
@@ -146,3 +146,35 @@ def test_health_of_each_phase_the_operator_records(
             path = HEALTH / "testdata" / f"{name}.yaml"
             data = normalised(obj, cluster.namespace, prometheus)
             path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+
+
+def test_the_kill_and_release_actions_drive_the_real_operator(
+    cluster: Cluster, operator: OperatorProcess, prometheus: PrometheusServer
+) -> None:
+    """What Argo CD would patch (the actions' output, as a merge patch of spec.killSwitch)
+    is what the operator enforces, and restores exactly on release."""
+    cluster.create_deployment("fraud-scorer", image("v1"), replicas=3, model_tag="v1")
+    cluster.create_md("fraud", spec_for(prometheus, cluster, "fraud-scorer"))
+    cluster.wait(lambda: cluster.status("fraud").get("phase"), timeout=30, what="reconciled")
+
+    def run_action(name: str) -> None:
+        obj = cluster.md("fraud")
+        offered = {a["name"] for a in discover(obj) if not a["disabled"]}
+        assert offered == {name}
+        cluster.patch_spec("fraud", {"killSwitch": act(name, obj)["spec"]["killSwitch"]})
+
+    run_action("kill")
+    cluster.wait(settled(cluster, "fraud", "Killed"), timeout=30, what="killed")
+    assert cluster.replicas("fraud-scorer") == 0
+    assert health(cluster.md("fraud"))["status"] == "Suspended"
+
+    run_action("release")
+    cluster.wait(
+        lambda: (
+            cluster.status("fraud").get("phase") not in {None, "Killed"}
+            and cluster.replicas("fraud-scorer") == 3
+        ),
+        timeout=30,
+        what="released and restored",
+    )
+    assert health(cluster.md("fraud"))["status"] != "Suspended"

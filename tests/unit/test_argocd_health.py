@@ -14,9 +14,10 @@ import yaml
 from lupa.lua51 import LuaError
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus, Phase
-from tests.argocd import HEALTH, health, run
+from tests.argocd import ACTIONS, HEALTH, act, discover, health, run
 
 CASES = yaml.safe_load((HEALTH / "health_test.yaml").read_text())["tests"]
+ACTION_TESTS = yaml.safe_load((ACTIONS / "action_test.yaml").read_text())
 TESTDATA = sorted((HEALTH / "testdata").glob("*.yaml"))
 
 
@@ -80,3 +81,39 @@ def test_the_runner_withholds_the_libraries_argo_cd_withholds(tmp_path: Path) ->
         run(script, {})
     script.write_text('return tostring(#obj.items) .. table.concat({"a", "b"})')
     assert run(script, {"items": [1, 2]}) == "2ab"
+
+
+# ------------------------------------------------------------------ kill/release actions
+
+
+@pytest.mark.parametrize(
+    "case",
+    ACTION_TESTS["discoveryTests"],
+    ids=[c["inputPath"] for c in ACTION_TESTS["discoveryTests"]],
+)
+def test_discovery_offers_kill_or_release(case: dict[str, Any]) -> None:
+    assert discover(load(ACTIONS / case["inputPath"])) == case["result"]
+
+
+@pytest.mark.parametrize(
+    "case", ACTION_TESTS["actionTests"], ids=[c["action"] for c in ACTION_TESTS["actionTests"]]
+)
+def test_an_action_changes_the_kill_switch_and_nothing_else(case: dict[str, Any]) -> None:
+    before = load(ACTIONS / case["inputPath"])
+    expected = load(ACTIONS / case["expectedOutputPath"])
+    assert act(case["action"], before) == expected
+    assert {k: v for k, v in expected["spec"].items() if k != "killSwitch"} == {
+        k: v for k, v in before["spec"].items() if k != "killSwitch"
+    }
+    # What the action writes passes the spec model, the CRD's rules included (a kill
+    # needs a reason).
+    ModelDeploymentSpec.model_validate(expected["spec"])
+
+
+def test_a_kill_keeps_the_fallback_mode() -> None:
+    obj = load(HEALTH / "testdata" / "healthy.yaml")
+    fallback = {"serviceName": "fraud", "selector": {"app": "rules"}}
+    obj["spec"]["killSwitch"] = {"mode": "fallback", "fallback": fallback}
+    killed = act("kill", obj)["spec"]["killSwitch"]
+    assert killed["mode"] == "fallback" and killed["fallback"] == fallback
+    assert killed["enabled"] is True and killed["reason"]
