@@ -6,6 +6,9 @@ testdata cannot go stale silently; re-record with MODELGUARD_RECORD_ARGOCD=1).""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import yaml
 from lupa.lua51 import LuaError
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus, Phase
-from tests.argocd import ACTIONS, HEALTH, act, discover, health, run
+from tests.argocd import ACTIONS, HEALTH, REPO, act, discover, health, run
 
 CASES = yaml.safe_load((HEALTH / "health_test.yaml").read_text())["tests"]
 ACTION_TESTS = yaml.safe_load((ACTIONS / "action_test.yaml").read_text())
@@ -117,3 +120,32 @@ def test_a_kill_keeps_the_fallback_mode() -> None:
     killed = act("kill", obj)["spec"]["killSwitch"]
     assert killed["mode"] == "fallback" and killed["fallback"] == fallback
     assert killed["enabled"] is True and killed["reason"]
+
+
+# ------------------------------------------------------------------ the README's install
+
+
+def test_the_readme_snippet_puts_the_scripts_into_argocd_cm(tmp_path: Path) -> None:
+    """The argocd-cm patch the README shows, run with a kubectl that keeps what it gets:
+    the keys Argo CD reads hold the committed scripts, byte for byte."""
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"```sh\n(  d=deploy/argocd/.*?)  ```", readme, re.DOTALL)
+    assert match is not None
+    snippet = "\n".join(line.removeprefix("  ") for line in match.group(1).splitlines())
+    fake = tmp_path / "kubectl"
+    fake.write_text(f'#!/bin/sh\ncat > "{tmp_path}/patch.yaml"\n')
+    fake.chmod(0o755)
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", snippet],
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        check=True,
+    )
+    data = yaml.safe_load((tmp_path / "patch.yaml").read_text())["data"]
+    health_key = "resource.customizations.health.modelguard.io_ModelDeployment"
+    assert data[health_key] == (HEALTH / "health.lua").read_text()
+    actions = yaml.safe_load(data["resource.customizations.actions.modelguard.io_ModelDeployment"])
+    assert actions["discovery.lua"] == (ACTIONS / "discovery.lua").read_text()
+    assert {d["name"]: d["action.lua"] for d in actions["definitions"]} == {
+        name: (ACTIONS / name / "action.lua").read_text() for name in ("kill", "release")
+    }
