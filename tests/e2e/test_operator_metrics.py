@@ -157,6 +157,8 @@ def test_metrics_follow_the_object_and_leave_with_it(
     ]
     assert pending[0]["labels"]["severity"] == "warning"
     assert "INC" not in json.dumps(pending[0]["labels"])  # no free text in labels
+    # The operator is scraped: its down alert is silent, not even pending.
+    assert alerts(ruled_prometheus, "ModelGuardOperatorDown") == []
 
     # The kill switch holds a finalizer: the delete restores the model, then the object
     # goes, and so do its series.

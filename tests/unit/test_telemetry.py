@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import kopf
 import pytest
 from prometheus_client import REGISTRY
 
@@ -21,6 +22,7 @@ from modelguard.core.api import (
     VersionStatus,
 )
 from modelguard.runtime import telemetry
+from tests.unit.test_handlers_lane import Recording, body, model_deployment_event
 from tests.unit.test_reconciler import BAD, GOOD, NAME, NS, WARM, World, spec
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -173,5 +175,19 @@ async def test_the_reconcile_loop_exports_phase_version_and_checks_and_drops_the
     world.clock.advance(timedelta(seconds=1))
     await world.reconcile()
     await world.reconcile()
+    for metric in PER_OBJECT:
+        assert series(metric) == {}, metric
+
+
+async def test_a_deleted_event_drops_the_series_without_a_reconcile() -> None:
+    """An object deleted with no finalizer is gone before any reconcile could see it: the
+    DELETED event itself removes its series (the kill-switch gauge used to stay)."""
+    telemetry.observe(NS, NAME, status(Phase.KILLED, "v1", engaged=True))
+    s = Recording()
+    meta = {"namespace": NS, "name": NAME, "generation": 3}
+    await model_deployment_event(
+        type="DELETED", body=body({"metadata": meta, "spec": {}}), memo=kopf.Memo(scheduler=s)
+    )
+    assert s.kicks == []
     for metric in PER_OBJECT:
         assert series(metric) == {}, metric
