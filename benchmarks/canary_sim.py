@@ -5,7 +5,10 @@ Each run draws one path of cumulative outcomes per arm (`per_look` new labelled 
 per arm at each look) and judges every look of that same path with two gates:
 
 - the confidence-sequence gate (E), as the operator runs it: Failed means rollback;
-- a naive pooled z-test (A) re-checked at every look, one-sided at the same alpha.
+- a naive pooled z-test (A) re-checked at every look, one-sided at the same alpha;
+- the margin test (B) as `test: fixed` runs it: from the look where both arms hold
+  `expected_samples` outcomes together, re-tested at every later look;
+- the one-sided mixture SPRT (D) with tau = `tau`, against the same margin.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import random
 import statistics
 from dataclasses import dataclass
 
-from modelguard.core.statistics import Arm, Decision, confidence_sequence, ztest
+from modelguard.core.statistics import (
+    Arm,
+    Decision,
+    confidence_sequence,
+    margin_test,
+    msprt,
+    ztest,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class Scenario:
     margin: float = 0.02
     alpha: float = 0.05
     expected_samples: int = 10_000
+    tau: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,8 @@ class Run:
     sequential_failed_at: int | None
     naive_failed_at: int | None
     sequential_passed_at: int | None
+    fixed_failed_at: int | None = None
+    msprt_failed_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,8 @@ class Rates:
     naive_failed: float  # ... and the re-checked z-test
     sequential_passed: float
     median_samples_to_fail: float | None  # per arm, over the runs the CS failed
+    fixed_failed: float = 0.0
+    msprt_failed: float = 0.0
 
 
 def binomial(rng: random.Random, n: int, p: float) -> int:
@@ -63,9 +78,10 @@ def binomial(rng: random.Random, n: int, p: float) -> int:
     return count if p == rare else n - count
 
 
-def simulate_run(rng: random.Random, s: Scenario) -> Run:
+def simulate_run(rng: random.Random, s: Scenario, *, all_gates: bool = False) -> Run:
+    """One path; `all_gates` also judges it by the fixed test and the mSPRT."""
     x_c = x_s = n = 0
-    seq_failed = naive_failed = seq_passed = None
+    seq_failed = naive_failed = seq_passed = fixed_failed = msprt_failed = None
     for _ in range(s.looks):
         x_c += binomial(rng, s.per_look, s.p_canary)
         x_s += binomial(rng, s.per_look, s.p_stable)
@@ -79,14 +95,23 @@ def simulate_run(rng: random.Random, s: Scenario) -> Run:
                 seq_passed = n
         if naive_failed is None and ztest(canary, stable).p_worse < s.alpha:
             naive_failed = n
-        if seq_failed is not None and naive_failed is not None:
+        if all_gates:
+            if (
+                fixed_failed is None
+                and 2 * n >= s.expected_samples
+                and margin_test(canary, stable, s.margin, s.alpha).decision is Decision.FAILED
+            ):
+                fixed_failed = n
+            if msprt_failed is None and msprt(canary, stable, s.tau, s.alpha, s.margin).reject:
+                msprt_failed = n
+        elif seq_failed is not None and naive_failed is not None:
             break
-    return Run(seq_failed, naive_failed, seq_passed)
+    return Run(seq_failed, naive_failed, seq_passed, fixed_failed, msprt_failed)
 
 
-def simulate(s: Scenario, runs: int, seed: int) -> Rates:
+def simulate(s: Scenario, runs: int, seed: int, *, all_gates: bool = False) -> Rates:
     rng = random.Random(seed)
-    results = [simulate_run(rng, s) for _ in range(runs)]
+    results = [simulate_run(rng, s, all_gates=all_gates) for _ in range(runs)]
     failed_at = [r.sequential_failed_at for r in results if r.sequential_failed_at is not None]
     return Rates(
         runs=runs,
@@ -94,4 +119,6 @@ def simulate(s: Scenario, runs: int, seed: int) -> Rates:
         naive_failed=sum(r.naive_failed_at is not None for r in results) / runs,
         sequential_passed=sum(r.sequential_passed_at is not None for r in results) / runs,
         median_samples_to_fail=statistics.median(failed_at) if failed_at else None,
+        fixed_failed=sum(r.fixed_failed_at is not None for r in results) / runs,
+        msprt_failed=sum(r.msprt_failed_at is not None for r in results) / runs,
     )

@@ -35,7 +35,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "sequential.json"
 
 
 def _run(scenario: Scenario, runs: int, seed: int) -> tuple[Rates, dict[str, Any]]:
-    rates = simulate(scenario, runs, seed)
+    rates = simulate(scenario, runs, seed, all_gates=True)
     return rates, {"scenario": dataclasses.asdict(scenario), "seed": seed, "runs": runs}
 
 
@@ -64,16 +64,25 @@ def main() -> int:
             "sequential": aa0.sequential_failed,
             "sequential_margin_0.02": aa2.sequential_failed,
             "naive": aa0.naive_failed,
+            "fixed": aa0.fixed_failed,
+            "fixed_margin_0.02": aa2.fixed_failed,
+            "msprt": aa0.msprt_failed,
+            "msprt_margin_0.02": aa2.msprt_failed,
         },
         "aa_passed_rate_margin_0.02": aa2.sequential_passed,
         "detection_rate": drop.sequential_failed,
         "median_samples_per_arm_to_detect": drop.median_samples_to_fail,
         "naive_detection_rate": drop.naive_failed,
+        "fixed_detection_rate": drop.fixed_failed,
+        "msprt_detection_rate": drop.msprt_failed,
         "parameters": {
             "aa_margin_0": aa0_params,
             "aa_margin_0.02": aa2_params,
             "drop": drop_params,
             "naive": "pooled z-test (A), one-sided at alpha, re-checked at every look",
+            "fixed": "margin test (B) from the look where both arms hold expected_samples "
+            "together, re-tested at every later look (as test: fixed runs)",
+            "msprt": "one-sided normal mixture SPRT (D), tau 0.02, against the margin",
         },
         "facts": {"python": platform.python_version(), "seconds": round(elapsed, 1)},
     }
@@ -84,6 +93,9 @@ def main() -> int:
         f"A/A, {args.runs} runs x {args.looks} looks x 250 outcomes/arm, alpha {alpha}:\n"
         f"  false rollbacks: confidence sequence {aa0.sequential_failed:.2%} (margin 0), "
         f"{aa2.sequential_failed:.2%} (margin 0.02); naive z-test {aa0.naive_failed:.2%}\n"
+        f"  fixed margin test after its size {aa0.fixed_failed:.2%} (margin 0), "
+        f"{aa2.fixed_failed:.2%} (margin 0.02); mSPRT {aa0.msprt_failed:.2%} (margin 0), "
+        f"{aa2.msprt_failed:.2%} (margin 0.02)\n"
         f"  A/A shown within margin 0.02: {aa2.sequential_passed:.2%}\n"
         f"0.90 -> 0.86, margin 0.02, {args.drop_runs} runs x up to 80 looks:\n"
         f"  detected {drop.sequential_failed:.2%}, median "

@@ -9,8 +9,9 @@ Rules users rely on, beside evaluation.py's:
   (NoData): reading it as 0 successes would roll back a version for a typo in a query.
 - Undecided (the interval straddles the margin) is Inconclusive, and noData never
   reinterprets it: an undecided test is not missing data.
-- sequential (E) is valid at every look; fixed (B) judges only once the arms hold
-  expectedSamples outcomes together (its planned sample size) and is Inconclusive before.
+- sequential (E) is valid at every look; fixed (B) is Inconclusive until the arms hold
+  expectedSamples outcomes together (its planned sample size), then judges. It keeps
+  judging at later looks on more data: that is peeking again, which the README says.
 """
 
 from __future__ import annotations
