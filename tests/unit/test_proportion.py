@@ -217,3 +217,23 @@ def test_an_undecided_test_is_never_read_as_missing_data(no_data: NoDataPolicy) 
 def test_a_failed_proportion_fails_the_evaluation() -> None:
     failed = judge(check(), ok(4250), ok(5000), ok(4500), ok(5000))
     assert overall([failed], NoDataPolicy.HOLD) is Verdict.FAILED
+
+
+def test_an_unreadable_auth_secret_makes_it_inconclusive_as_missing_data() -> None:
+    # The evaluator gives every query the same failure when it cannot read the token.
+    rendered = render_check(check(), VALUES, now=NOW)
+    result = evaluate_unqueried(rendered, ERROR)
+    assert (result.verdict, result.reason) == (Verdict.INCONCLUSIVE, CheckReason.QUERY_ERROR)
+    assert overall([result], NoDataPolicy.FAIL) is Verdict.FAILED  # noData applies to outages
+
+
+def test_the_fixed_test_says_how_far_its_planned_size_is() -> None:
+    # 10,000 planned, 1,000 + 4,000 seen: 1,000 more candidate and 4,000 more stable.
+    result = judge(check(test="fixed"), ok(850), ok(1000), ok(3600), ok(4000))
+    assert result.reason == CheckReason.TOO_FEW_SAMPLES
+    assert result.proportion is not None
+    assert (result.proportion.samples_needed, result.proportion.stable_samples_needed) == (
+        1000,
+        4000,
+    )
+    assert result.message == "fixed test: 5000 of 10000 outcomes"
