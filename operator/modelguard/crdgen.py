@@ -54,6 +54,12 @@ def _structural(node: Any) -> Any:
         node = {**kept[0], **node}
     if "allOf" in node and len(node["allOf"]) == 1:
         node = {**node.pop("allOf")[0], **node}
+    # JSON Schema 2020 (pydantic's gt/lt) says exclusiveMinimum: 0; the API server's
+    # OpenAPI v3 wants minimum: 0 with exclusiveMinimum: true.
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(node.get(exclusive), int | float) and not isinstance(node[exclusive], bool):
+            node[bound] = node.pop(exclusive)
+            node[exclusive] = True
     if "const" in node:
         node["enum"] = [node.pop("const")]
         node.setdefault("type", "string")

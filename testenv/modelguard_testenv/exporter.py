@@ -32,7 +32,9 @@ class SyntheticModelExporter:
 
     - gauges ``model_accuracy``, ``model_precision``, ``model_recall``, ``model_up``;
     - histogram ``model_latency_seconds``;
-    - counter ``model_labeled_samples_total``.
+    - counters ``model_labeled_samples_total`` and ``model_correct_predictions_total``
+      (labelled predictions and the correct ones among them: a proportion check's
+      totalQuery and successQuery).
 
     A series exists only after a value was set for it, and ``remove()`` drops all series of
     a (model, version): Prometheus then sees absent data, as when a model stops reporting.
@@ -62,6 +64,12 @@ class SyntheticModelExporter:
         self._labeled = Counter(
             "model_labeled_samples",
             "Predictions that received a ground-truth label",
+            LABELS,
+            registry=reg,
+        )
+        self._correct = Counter(
+            "model_correct_predictions",
+            "Labelled predictions that were correct",
             LABELS,
             registry=reg,
         )
@@ -155,6 +163,15 @@ class SyntheticModelExporter:
         with self._lock:
             self._labeled.labels(model, version).inc(n)
 
+    def add_outcomes(self, model: str, version: str, labeled: float, correct: float) -> None:
+        """Count ``labeled`` more labelled predictions, ``correct`` of them correct. The
+        total first: a scrape between the two sees too few correct, never too many."""
+        if not 0 <= correct <= labeled:
+            raise ValueError(f"need 0 <= correct <= labeled, got {correct} of {labeled}")
+        with self._lock:
+            self._labeled.labels(model, version).inc(labeled)
+            self._correct.labels(model, version).inc(correct)
+
     def observe_latency(self, model: str, version: str, seconds: float, count: int = 1) -> None:
         """Record ``count`` requests that each took ``seconds``."""
         with self._lock:
@@ -172,6 +189,7 @@ class SyntheticModelExporter:
                 self._up,
                 self._latency,
                 self._labeled,
+                self._correct,
             ):
                 # KeyError: that metric was never set for this pair; nothing to drop.
                 with contextlib.suppress(KeyError):

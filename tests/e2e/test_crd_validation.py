@@ -44,6 +44,17 @@ def valid_spec() -> Spec:
             "minSamples": 500,
         }
     )
+    spec["analysis"]["checks"].append(
+        {
+            "name": "accuracy-ab",
+            "proportion": {
+                "successQuery": 'sum(increase(ok_total{version="{{version}}"}[{{sinceStart}}]))',
+                "totalQuery": 'sum(increase(all_total{version="{{ version }}"}[{{sinceStart}}]))',
+                "margin": 0.02,
+                "alpha": 0.05,
+            },
+        }
+    )
     spec["killSwitch"] = {
         "enabled": False,
         "mode": "fallback",
@@ -81,6 +92,21 @@ def _first_check(**fields: Any) -> Callable[[Spec], None]:
 
 def _duplicate_check(spec: Spec) -> None:
     spec["analysis"]["checks"][1]["name"] = "accuracy"
+
+
+def _proportion(**fields: Any) -> Callable[[Spec], None]:
+    """Change the proportion check (the third): its own fields, "proportion.x" for its
+    proportion block's."""
+
+    def mutate(spec: Spec) -> None:
+        check = spec["analysis"]["checks"][2]
+        for key, value in fields.items():
+            if key.startswith("proportion."):
+                check["proportion"][key.removeprefix("proportion.")] = value
+            else:
+                check[key] = value
+
+    return mutate
 
 
 def _kill_switch(**fields: Any) -> Callable[[Spec], None]:
@@ -123,6 +149,34 @@ INVALID: list[tuple[str, Callable[[Spec], None], tuple[str, ...]]] = [
         "minSamples-without-samplesQuery",
         _first_check(minSamples=500),
         ("spec.analysis.checks[0].samplesQuery", "minSamples and samplesQuery go together"),
+    ),
+    (
+        "query-and-proportion",
+        _proportion(query="up"),
+        ("spec.analysis.checks[2]", "a check needs exactly one of query and proportion"),
+    ),
+    (
+        "proportion-with-min",
+        _proportion(min=0.9),
+        ("spec.analysis.checks[2]", "a proportion check takes no min, max"),
+    ),
+    (
+        "proportion-margin-zero",
+        _proportion(**{"proportion.margin": 0}),
+        ("spec.analysis.checks[2].proportion.margin", "should be greater than 0"),
+    ),
+    (
+        "proportion-alpha-half",
+        _proportion(**{"proportion.alpha": 0.5}),
+        ("spec.analysis.checks[2].proportion.alpha", "should be less than 0.5"),
+    ),
+    (
+        "proportion-query-without-version",
+        _proportion(**{"proportion.totalQuery": 'sum(labeled_total{version="v1"})'}),
+        (
+            "spec.analysis.checks[2].proportion.totalQuery",
+            "must use {{version}}: it is rendered once per arm",
+        ),
     ),
     (
         "duplicate-check-names",

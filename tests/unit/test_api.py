@@ -25,10 +25,12 @@ from modelguard.core.api import (
     ModelVersion,
     NoDataPolicy,
     Phase,
+    ProportionTest,
     QuarantinedVersion,
     RollbackRequest,
     VersionStatus,
 )
+from modelguard.core.statistics import Direction
 
 Raw = dict[str, Any]
 
@@ -254,6 +256,35 @@ def _all(*mutations: Mutation) -> Mutation:
     return mutate
 
 
+PROPORTION: Raw = {
+    "name": "accuracy-ab",
+    "proportion": {
+        "successQuery": 'sum(increase(model_correct_total{version="{{version}}"}[{{sinceStart}}]))',
+        "totalQuery": 'sum(increase(model_labeled_total{version="{{ version }}"}[{{sinceStart}}]))',
+        "margin": 0.02,
+    },
+}
+
+
+def _proportion(**fields: Any) -> Mutation:
+    """Add a proportion check (as PROPORTION, with `fields` merged into it, a
+    "proportion.x" key into its proportion block; value DELETE removes the key)."""
+
+    def mutate(raw: Raw) -> None:
+        check = copy.deepcopy(PROPORTION)
+        for key, value in fields.items():
+            node, name = (
+                (check["proportion"], key[11:]) if key.startswith("proportion.") else (check, key)
+            )
+            if value is DELETE:
+                del node[name]
+            else:
+                node[name] = value
+        raw["analysis"]["checks"].append(check)
+
+    return mutate
+
+
 def _invalid(*mutations: Mutation) -> Raw:
     raw = copy.deepcopy(base())
     _all(*mutations)(raw)
@@ -343,6 +374,40 @@ RULES: list[tuple[str, Mutation, str]] = [
     ("unknown-field", _set("analysis.checks.0.treshold", 1), "Extra inputs are not permitted"),
     ("unknown-top-level-field", _set("replicas", 3), "Extra inputs are not permitted"),
     ("no-target", _set("targetRef", DELETE), "Field required"),
+    (
+        "query-and-proportion",
+        _proportion(query="up"),
+        "a check needs exactly one of query and proportion",
+    ),
+    ("neither-query-nor-proportion", _set("analysis.checks.0.query", DELETE), "exactly one of"),
+    ("proportion-with-min", _proportion(min=0.9), "a proportion check takes no min"),
+    (
+        "proportion-with-samples-query",
+        _proportion(samplesQuery="x", minSamples=5),
+        "a proportion check takes no min",
+    ),
+    ("proportion-margin-zero", _proportion(**{"proportion.margin": 0}), "greater than 0"),
+    ("proportion-margin-above-1", _proportion(**{"proportion.margin": 1.5}), "less than or equal"),
+    ("proportion-without-margin", _proportion(**{"proportion.margin": DELETE}), "Field required"),
+    ("proportion-alpha-zero", _proportion(**{"proportion.alpha": 0}), "greater than 0"),
+    ("proportion-alpha-half", _proportion(**{"proportion.alpha": 0.5}), "less than 0.5"),
+    ("proportion-unknown-test", _proportion(**{"proportion.test": "bayes"}), "'sequential'"),
+    ("proportion-unknown-direction", _proportion(**{"proportion.direction": "up"}), "'decrease'"),
+    (
+        "proportion-expected-zero",
+        _proportion(**{"proportion.expectedSamples": 0}),
+        "greater than or equal to 1",
+    ),
+    (
+        "proportion-query-without-version",
+        _proportion(**{"proportion.totalQuery": 'sum(model_labeled_total{version="v1"})'}),
+        "must use {{version}}: it is rendered once per arm",
+    ),
+    (
+        "proportion-negative-min-samples",
+        _proportion(**{"proportion.minSamples": -1}),
+        "greater than or equal to 0",
+    ),
 ]
 
 
@@ -379,10 +444,40 @@ def test_base_spec_is_valid() -> None:
         pytest.param(_set("analysis.checks.1.maxIncrease", 0.01), id="drop-and-increase"),
         pytest.param(_set("version", DELETE), id="watch-mode"),
         pytest.param(_set("analysis", DELETE), id="kill-switch-only"),
+        pytest.param(_proportion(), id="proportion-with-defaults"),
+        pytest.param(
+            _proportion(
+                **{
+                    "proportion.test": "fixed",
+                    "proportion.direction": "increase",
+                    "proportion.alpha": 0.01,
+                    "proportion.margin": 1,
+                    "proportion.expectedSamples": 3026,
+                    "proportion.minSamples": 100,
+                }
+            ),
+            id="proportion-every-field",
+        ),
     ],
 )
 def test_valid_edges(mutation: Mutation) -> None:
     parse(_invalid(mutation))
+
+
+def test_proportion_defaults() -> None:
+    spec = parse(_invalid(_proportion()))
+    assert spec.analysis is not None
+    check = spec.analysis.checks[2]
+    assert check.query is None
+    p = check.proportion
+    assert p is not None
+    assert (p.test, p.alpha, p.expected_samples, p.direction, p.min_samples) == (
+        ProportionTest.SEQUENTIAL,
+        0.05,
+        10_000,
+        Direction.DECREASE,
+        None,
+    )
 
 
 def test_check_rules_hold_outside_a_spec_too() -> None:
@@ -434,6 +529,29 @@ CEL_VIOLATIONS: dict[tuple[str, str], tuple[Mutation, tuple[str | int, ...]]] = 
     (".spec.analysis.checks", "check name 'rollout' is reserved for the built-in check"): (
         _set("analysis.checks.0.name", "rollout"),
         ("analysis", "checks"),
+    ),
+    (".spec.analysis.checks[]", "a check needs exactly one of query and proportion"): (
+        _proportion(query="up"),
+        ("analysis", "checks", 2),
+    ),
+    (
+        ".spec.analysis.checks[]",
+        "a proportion check takes no min, max, maxDrop, maxIncrease, baselineQuery, "
+        "samplesQuery or minSamples (see proportion.minSamples)",
+    ): (_proportion(maxDrop=0.1), ("analysis", "checks", 2)),
+    (
+        ".spec.analysis.checks[].proportion.successQuery",
+        "must use {{version}}: it is rendered once per arm",
+    ): (
+        _proportion(**{"proportion.successQuery": "sum(model_correct_total)"}),
+        ("analysis", "checks", 2, "proportion", "successQuery"),
+    ),
+    (
+        ".spec.analysis.checks[].proportion.totalQuery",
+        "must use {{version}}: it is rendered once per arm",
+    ): (
+        _proportion(**{"proportion.totalQuery": "sum(model_labeled_total)"}),
+        ("analysis", "checks", 2, "proportion", "totalQuery"),
     ),
     (".spec.analysis.checks[]", "a check needs at least one of min, max, maxDrop, maxIncrease"): (
         _set("analysis.checks.0.min", DELETE),

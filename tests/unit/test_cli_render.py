@@ -349,3 +349,84 @@ def test_status_detail_of_a_kill_request_the_operator_has_not_confirmed() -> Non
     out = cli_render.status_detail(obj, NOW)
     assert "requested, mode scaleToZero, not yet engaged by the operator" in out
     assert "reason: fraud spike" in out
+
+
+def with_proportion(evidence: dict[str, Any], verdict: str = "Inconclusive") -> dict[str, Any]:
+    obj = degraded()
+    obj["spec"]["analysis"]["checks"].append(
+        {
+            "name": "accuracy-ab",
+            "proportion": {"successQuery": "s{{version}}", "totalQuery": "t{{version}}"},
+        }
+    )
+    obj["status"]["lastEvaluation"]["checks"].append(
+        {
+            "name": "accuracy-ab",
+            "query": "(s) / (t)",
+            "value": 0.85,
+            "baseline": 0.9,
+            "samples": 1000,
+            "threshold": "difference >= -0.02 (sequential, alpha 0.05)",
+            "proportion": {"test": "sequential", **evidence},
+            "verdict": verdict,
+            "reason": "Undecided",
+        }
+    )
+    return obj
+
+
+UNDECIDED = {
+    "successes": 850,
+    "total": 1000,
+    "stableSuccesses": 900,
+    "stableTotal": 1000,
+    "estimate": -0.05,
+    "low": -0.0996,
+    "high": -0.0004,
+    "samplesNeeded": 1317,
+    "stableSamplesNeeded": 1317,
+}
+
+
+def test_status_detail_shows_a_proportion_checks_interval_and_samples_needed() -> None:
+    out = cli_render.status_detail(with_proportion(UNDECIDED), NOW)
+    row = _row(out, "  accuracy-ab ")
+    assert row.split()[:5] == ["accuracy-ab", "0.85", "0.9", "n=1000/1000", "need"]
+    assert "+1317/+1317" in row
+    assert (
+        "  accuracy-ab: diff -0.0500 in [-0.0996, -0.0004] n=1000/1000 need +1317/+1317 "
+        "(difference >= -0.02 (sequential, alpha 0.05))"
+    ) in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("evidence", "text"),
+    [
+        pytest.param(UNDECIDED, "need +1317/+1317", id="undecided"),
+        pytest.param(
+            {**UNDECIDED, "samplesNeeded": 0, "stableSamplesNeeded": 0}, "need decided", id="done"
+        ),
+        pytest.param(
+            {k: v for k, v in UNDECIDED.items() if "amplesNeeded" not in k},
+            "need never at this estimate",
+            id="on-the-margin",
+        ),
+        pytest.param({"total": 3, "stableTotal": 0}, "n=3/0", id="too-few"),
+    ],
+)
+def test_proportion_text(evidence: dict[str, Any], text: str) -> None:
+    result = api.CheckResult.model_validate(
+        {
+            "name": "a",
+            "query": "q",
+            "verdict": "Inconclusive",
+            "proportion": {"test": "sequential", **evidence},
+        }
+    )
+    assert views.proportion_text(result).endswith(text)
+    assert views.describe_check(result, None) == f"a {views.proportion_text(result)} Inconclusive"
+
+
+def test_the_fleet_verdict_line_shows_the_proportion_interval() -> None:
+    line = views.last_verdict(views.view(with_proportion(UNDECIDED)))
+    assert "accuracy-ab diff -0.0500 in [-0.0996, -0.0004] n=1000/1000" in line

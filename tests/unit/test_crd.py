@@ -189,3 +189,20 @@ def test_strings_under_cel_rules_have_a_max_length(version: Node) -> None:
         for name, prop in node.get("properties", {}).items():
             if prop.get("type") == "string" and name in str(node["x-kubernetes-validations"]):
                 assert "maxLength" in prop or "enum" in prop, f"{path}.{name}"
+
+
+def test_proportion_schema_is_structural_and_bounded(version: Node) -> None:
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    check = spec["properties"]["analysis"]["properties"]["checks"]["items"]
+    assert check["required"] == ["name"]  # query or proportion, CEL says which
+    p = check["properties"]["proportion"]
+    assert p["required"] == ["successQuery", "totalQuery", "margin"]
+    props = p["properties"]
+    # OpenAPI v3 spells gt/lt as a bound with a boolean, not JSON Schema 2020's number.
+    assert (props["margin"]["minimum"], props["margin"]["exclusiveMinimum"]) == (0, True)
+    assert props["alpha"]["exclusiveMaximum"] is True
+    assert props["alpha"]["maximum"] == 0.5
+    assert props["test"]["enum"] == ["sequential", "fixed"]
+    assert props["direction"]["enum"] == ["decrease", "increase"]
+    rule = props["successQuery"]["x-kubernetes-validations"][0]["rule"]
+    assert rule == "self.matches('[{][{][ ]*version[ ]*[}][}]')"

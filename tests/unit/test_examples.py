@@ -76,7 +76,7 @@ def test_fraud_scorer_refers_to_what_it_defines() -> None:
     assert relative.max_drop is not None
     assert relative.min_samples is not None
     assert "{{stableVersion}}" in (relative.baseline_query or "")
-    assert "histogram_quantile(0.95" in checks["latency-p95"].query
+    assert "histogram_quantile(0.95" in (checks["latency-p95"].query or "")
     assert checks["latency-p95"].max is not None
 
 

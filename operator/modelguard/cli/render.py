@@ -17,6 +17,7 @@ from modelguard.cli.views import (
     last_verdict,
     number,
     one_line,
+    proportion_text,
     samples_text,
     spec_checks,
     table,
@@ -187,6 +188,10 @@ def status_detail(obj: Mapping[str, Any], now: datetime) -> str:
         )
         if evaluation.checks:
             lines.append(checks_table(v, evaluation))
+        # The table has no room for an interval: one line per proportion check.
+        for c in evaluation.checks:
+            if c.proportion is not None:
+                lines.append(f"  {c.name}: {proportion_text(c) or NONE} ({c.threshold})")
     lines.append("Conditions:")
     lines.append(conditions_table(st.conditions, now) if st.conditions else "  none")
     lines.append("Quarantined versions:")

@@ -199,7 +199,47 @@ def relation(result: api.CheckResult, spec: Mapping[str, Any] | None) -> str:
     return "".join(parts)
 
 
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"
+
+
+def _needed(p: api.ProportionResult) -> str:
+    """Samples still needed per arm: "+1317/+1317", "decided", or "never at this
+    estimate" (it sits on the margin)."""
+    if p.estimate is None and p.samples_needed is None:
+        return ""
+    if p.samples_needed is None or p.stable_samples_needed is None:
+        return "never at this estimate"
+    if p.samples_needed == 0 and p.stable_samples_needed == 0:
+        return "decided"
+    return f"+{p.samples_needed}/+{p.stable_samples_needed}"
+
+
+def proportion_text(result: api.CheckResult) -> str:
+    """A proportion check's evidence in a line, e.g. "diff -0.0500 in [-0.0996, -0.0004]
+    n=1000/1000 need +1317/+1317" (candidate/stable)."""
+    p = result.proportion
+    if p is None:
+        return ""
+    parts = []
+    if p.estimate is not None:
+        parts.append(f"diff {_signed(p.estimate)} in [{_signed(p.low)}, {_signed(p.high)}]")
+    if p.total is not None or p.stable_total is not None:
+        parts.append(f"n={number(p.total)}/{number(p.stable_total)}")
+    needed = _needed(p)
+    if needed:
+        parts.append(f"need {needed}")
+    return " ".join(parts)
+
+
 def samples_text(result: api.CheckResult, spec: Mapping[str, Any] | None) -> str:
+    if result.proportion is not None:
+        p = result.proportion
+        if p.total is None and p.stable_total is None:
+            return ""
+        needed = _needed(p)
+        text = f"n={number(p.total)}/{number(p.stable_total)}"
+        return f"{text} need {needed}" if needed and needed != "decided" else text
     if result.samples is None:
         return ""
     minimum = _bound(spec, "minSamples") if spec is not None else None
@@ -210,6 +250,9 @@ def samples_text(result: api.CheckResult, spec: Mapping[str, Any] | None) -> str
 
 def describe_check(result: api.CheckResult, spec: Mapping[str, Any] | None) -> str:
     """One check in a line: "accuracy=0.81<0.92 Failed"."""
+    if result.proportion is not None:
+        evidence = proportion_text(result)
+        return f"{result.name} {evidence} {result.verdict.value}".replace("  ", " ")
     text = f"{result.name}={number(result.value)}{relation(result, spec)}"
     samples = samples_text(result, spec)
     if samples:

@@ -19,13 +19,24 @@ from datetime import datetime
 
 from modelguard.core.api import Check, CheckResult, NoDataPolicy, Verdict
 from modelguard.core.ports import QueryResult
-from modelguard.core.promql import placeholders_in, render
+from modelguard.core.promql import placeholders_in, render, since_start
+from modelguard.core.proportion import judge_proportion, proportion_threshold
 from modelguard.core.reasons import CheckReason
 
 # Inconclusive reasons that noData=fail|pass may reinterpret; the rest always hold.
 NO_DATA_REASONS = frozenset(
     {CheckReason.NO_DATA, CheckReason.QUERY_ERROR, CheckReason.AMBIGUOUS_RESULT}
 )
+
+
+@dataclass(frozen=True)
+class ArmQueries:
+    """A proportion check's four queries: the same text rendered for each arm."""
+
+    success: str
+    total: str
+    stable_success: str
+    stable_total: str
 
 
 @dataclass(frozen=True)
@@ -41,17 +52,33 @@ class RenderedCheck:
     # (None: now, it still serves). After an in-place rollout its series end; read now,
     # they are gone once the query's range window passes.
     baseline_at: datetime | None = None
+    # A proportion check's queries (the stable arm's read at baseline_at, too).
+    arms: ArmQueries | None = None
 
 
 STABLE_VERSION = "stableVersion"
 
 
 def render_check(
-    check: Check, values: Mapping[str, str], baseline_at: datetime | None = None
+    check: Check,
+    values: Mapping[str, str],
+    baseline_at: datetime | None = None,
+    *,
+    started_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> RenderedCheck:
     """Render a check's templates. A relative check without a baseline version gets no
     baseline query (it is then not applicable, see evaluate_check); a check whose own
-    queries need the missing stable version gets none at all (Inconclusive)."""
+    queries need the missing stable version gets none at all (Inconclusive), and so does
+    a proportion check: it has no other arm.
+
+    {{sinceStart}} is the time from `started_at` (when the version under test went live;
+    a canary passes its own start) to `now`; without `now` it has no value."""
+    if now is not None:
+        values = {**values, "sinceStart": since_start(started_at or now, now)}
+    if check.proportion is not None:
+        return _render_proportion(check, values, baseline_at)
+    assert check.query is not None  # a check has a query or a proportion
     if STABLE_VERSION not in values and any(
         STABLE_VERSION in placeholders_in(t) for t in (check.query, check.samples_query) if t
     ):
@@ -69,6 +96,32 @@ def render_check(
     )
 
 
+def _render_proportion(
+    check: Check, values: Mapping[str, str], baseline_at: datetime | None
+) -> RenderedCheck:
+    p = check.proportion
+    assert p is not None
+    # What status shows as the check's query: the candidate's rate.
+    shown = f"({p.success_query}) / ({p.total_query})"
+    if STABLE_VERSION not in values:
+        return RenderedCheck(check, shown, None, None, needs_stable_version=True)
+    stable = {**values, "version": values[STABLE_VERSION]}
+    arms = ArmQueries(
+        render(p.success_query, values),
+        render(p.total_query, values),
+        render(p.success_query, stable),
+        render(p.total_query, stable),
+    )
+    return RenderedCheck(
+        check,
+        f"({arms.success}) / ({arms.total})",
+        None,
+        None,
+        baseline_at=baseline_at,
+        arms=arms,
+    )
+
+
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
@@ -80,6 +133,8 @@ def _exceeds(amount: float, limit: float) -> bool:
 
 
 def _threshold(check: Check) -> str:
+    if check.proportion is not None:
+        return proportion_threshold(check.proportion)
     parts = []
     if check.min is not None:
         parts.append(f">= {_fmt(check.min)}")
@@ -94,11 +149,11 @@ def _threshold(check: Check) -> str:
 
 def _result(
     rendered: RenderedCheck,
-    value: QueryResult,
+    main: QueryResult,
     verdict: Verdict,
     reason: CheckReason,
     message: str,
-    **extra: float | None,
+    **extra: object,
 ) -> CheckResult:
     check = rendered.check
     return CheckResult.model_validate(
@@ -106,7 +161,7 @@ def _result(
             "name": check.name,
             "query": rendered.query,
             "threshold": _threshold(check),
-            "value": value.value if value.usable else None,
+            "value": main.value if main.usable else None,
             "baselineAt": rendered.baseline_at,
             **extra,
             "verdict": verdict,
@@ -234,6 +289,40 @@ def evaluate_check(
         samples=samples_seen,
         baseline=baseline_value,
     )
+
+
+def evaluate_proportion(
+    rendered: RenderedCheck,
+    success: QueryResult,
+    total: QueryResult,
+    stable_success: QueryResult,
+    stable_total: QueryResult,
+) -> CheckResult:
+    """A proportion check from its four query results (see core.proportion)."""
+    p = rendered.check.proportion
+    assert p is not None
+    if rendered.needs_stable_version:
+        return evaluate_unqueried(rendered, QueryResult())
+    judged = judge_proportion(p, success, total, stable_success, stable_total)
+    return _result(
+        rendered,
+        success,
+        judged.verdict,
+        judged.reason,
+        judged.message,
+        value=judged.rate,
+        baseline=judged.stable_rate,
+        samples=judged.evidence.total,
+        proportion=judged.evidence,
+    )
+
+
+def evaluate_unqueried(rendered: RenderedCheck, result: QueryResult) -> CheckResult:
+    """Any check whose every query got `result` (none could run: the auth Secret is
+    unreadable), or that needs no query (NoStableVersion)."""
+    if rendered.check.proportion is not None and not rendered.needs_stable_version:
+        return evaluate_proportion(rendered, result, result, result, result)
+    return evaluate_check(rendered, result, result, result)
 
 
 def overall(results: Sequence[CheckResult], no_data: NoDataPolicy) -> Verdict:

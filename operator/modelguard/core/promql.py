@@ -8,10 +8,12 @@ break out of a label matcher. An unknown placeholder is an error rather than a l
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
+from datetime import datetime
 
-PLACEHOLDERS = ("version", "stableVersion", "namespace", "name")
+PLACEHOLDERS = ("version", "stableVersion", "namespace", "name", "sinceStart")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -47,3 +49,12 @@ def render(template: str, values: Mapping[str, str]) -> str:
         return escape_label_value(values[key])
 
     return _PLACEHOLDER.sub(substitute, template)
+
+
+def since_start(started_at: datetime, now: datetime) -> str:
+    """{{sinceStart}}: the time since the version under test went live as a PromQL
+    duration in whole seconds, rounded up and at least 1s (a zero range is a PromQL
+    error). `increase(x[{{sinceStart}}])` then counts everything since the start, the
+    cumulative counts a sequential test needs."""
+    seconds = (now - started_at).total_seconds()
+    return f"{max(1, math.ceil(seconds))}s"

@@ -84,6 +84,12 @@ class CheckReason(StrEnum):
     # known-good version other than the current one yet: not judged, not missing data.
     NO_STABLE_VERSION = "NoStableVersion"
     TOO_FEW_SAMPLES = "TooFewSamples"
+    # Proportion checks (core.proportion): the test's three outcomes, and counts that
+    # cannot be (successes above total, negative), a query mix-up that must not judge.
+    WITHIN_MARGIN = "WithinMargin"
+    WORSE_THAN_MARGIN = "WorseThanMargin"
+    UNDECIDED = "Undecided"
+    INCONSISTENT_COUNTS = "InconsistentCounts"
     # Prometheus rejected the query itself (400 bad_data): a spec problem, not missing
     # data, so noData never reinterprets it and it never counts toward a rollback.
     INVALID_QUERY = "InvalidQuery"

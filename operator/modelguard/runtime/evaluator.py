@@ -11,13 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from modelguard.core.api import AnalysisSpec, Check, CheckResult, ModelDeploymentStatus
 from modelguard.core.decision import baseline_time, template_values
 from modelguard.core.durations import parse_duration
-from modelguard.core.evaluation import evaluate_check, render_check
+from modelguard.core.evaluation import (
+    RenderedCheck,
+    evaluate_check,
+    evaluate_proportion,
+    evaluate_unqueried,
+    render_check,
+)
 from modelguard.core.ports import MetricsSource, QueryResult, Workloads
 
 log = logging.getLogger(__name__)
@@ -26,10 +32,20 @@ log = logging.getLogger(__name__)
 MetricsFactory = Callable[[str, float, str | None], MetricsSource]
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class Evaluator:
-    def __init__(self, kube: Workloads, metrics_factory: MetricsFactory) -> None:
+    def __init__(
+        self,
+        kube: Workloads,
+        metrics_factory: MetricsFactory,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         self._kube = kube
         self._metrics_factory = metrics_factory
+        self._clock = clock  # for {{sinceStart}}
 
     async def evaluate_unless(
         self,
@@ -63,6 +79,12 @@ class Evaluator:
         meta = body["metadata"]
         values = template_values(status, meta["namespace"], meta["name"])
         baseline_at = baseline_time(status)
+        started_at = status.current_version.since if status.current_version else None
+        now = self._clock()
+
+        def rendered(check: Check) -> RenderedCheck:
+            return render_check(check, values, baseline_at, started_at=started_at, now=now)
+
         token: str | None = None
         auth = analysis.prometheus.auth_secret_ref
         if auth is not None:
@@ -70,31 +92,31 @@ class Evaluator:
                 token = await self._kube.read_secret_key(meta["namespace"], auth.name, auth.key)
             except Exception as exc:  # any failure (403, 404, no key) makes checks Inconclusive
                 failure = QueryResult(error=f"cannot read Secret {auth.name!r}: {_reason(exc)}")
-                return [
-                    evaluate_check(render_check(c, values, baseline_at), failure, failure, failure)
-                    for c in analysis.checks
-                ]
+                return [evaluate_unqueried(rendered(c), failure) for c in analysis.checks]
         timeout = parse_duration(analysis.prometheus.timeout).total_seconds()
         source = self._metrics_factory(analysis.prometheus.url, timeout, token)
         try:
             return list(
                 await asyncio.gather(
-                    *(
-                        self._run_check(source, check, values, baseline_at)
-                        for check in analysis.checks
-                    )
+                    *(self._run_check(source, rendered(check)) for check in analysis.checks)
                 )
             )
         finally:
             source.close()
 
     @staticmethod
-    async def _run_check(
-        source: MetricsSource, check: Check, values: dict[str, str], baseline_at: datetime | None
-    ) -> CheckResult:
-        rendered = render_check(check, values, baseline_at)
+    async def _run_check(source: MetricsSource, rendered: RenderedCheck) -> CheckResult:
         if rendered.needs_stable_version:  # nothing to ask Prometheus: Inconclusive
-            return evaluate_check(rendered, QueryResult())
+            return evaluate_unqueried(rendered, QueryResult())
+        if rendered.arms is not None:
+            arms, at = rendered.arms, rendered.baseline_at
+            counts = await asyncio.gather(
+                source.query(arms.success),
+                source.query(arms.total),
+                source.query(arms.stable_success, at),
+                source.query(arms.stable_total, at),
+            )
+            return evaluate_proportion(rendered, *counts)
 
         async def run(query: str | None, at: datetime | None = None) -> QueryResult | None:
             return None if query is None else await source.query(query, at)

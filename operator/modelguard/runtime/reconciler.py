@@ -82,7 +82,9 @@ def parse_spec(raw: Any) -> ModelDeploymentSpec:
     """Parse and check what the CRD schema cannot: PromQL template placeholders."""
     spec = ModelDeploymentSpec.model_validate(raw or {})
     for check in spec.analysis.checks if spec.analysis else []:
-        for template in (check.query, check.baseline_query, check.samples_query):
+        p = check.proportion
+        arms = (p.success_query, p.total_query) if p is not None else ()
+        for template in (check.query, check.baseline_query, check.samples_query, *arms):
             if template is not None:
                 try:
                     validate_template(template)
@@ -115,7 +117,7 @@ class Reconciler:
         self._kube = kube
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
-        self._evaluator = Evaluator(kube, metrics_factory)
+        self._evaluator = Evaluator(kube, metrics_factory, clock)
         # One per reconcile in flight; set by interrupt(), seen by its evaluation.
         self._interrupts: dict[tuple[str, str], asyncio.Event] = {}
 

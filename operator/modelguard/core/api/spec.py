@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from modelguard.core.api.base import (
     cel,
     duration,
 )
+from modelguard.core.statistics import Direction
 
 
 class TargetRef(ApiModel):
@@ -82,15 +84,112 @@ class PrometheusSpec(ApiModel):
     )
 
 
+class ProportionTest(StrEnum):
+    SEQUENTIAL = "sequential"  # the always-valid confidence sequence, judged every interval
+    FIXED = "fixed"  # one margin test once both arms together reach expectedSamples
+
+
+# Both arms render the same query text, so it must name {{version}}: without it the two
+# arms would count the same series and the test would compare a version with itself.
+# Spaces only (not every \s the template syntax takes): CEL must say the same thing.
+_VERSION_PLACEHOLDER = "[{][{][ ]*version[ ]*[}][}]"
+_NEEDS_VERSION = "must use {{version}}: it is rendered once per arm"
+
+
+def _uses_version(query: str) -> str:
+    if not re.search(_VERSION_PLACEHOLDER, query):
+        raise ValueError(_NEEDS_VERSION)
+    return query
+
+
+ArmQuery = Annotated[
+    str,
+    AfterValidator(_uses_version),
+    Field(
+        min_length=1,
+        max_length=4096,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(f"self.matches('{_VERSION_PLACEHOLDER}')", _NEEDS_VERSION)
+            ]
+        },
+    ),
+]
+
+
+class ProportionCheck(ApiModel):
+    """A rate (successes / total) of the version under test compared with the stable
+    version's, by a statistical test on the difference (candidate - stable)."""
+
+    success_query: ArmQuery = Field(
+        description="PromQL counting successes (e.g. correct predictions) of {{version}}, "
+        'e.g. sum(increase(model_correct_total{version="{{version}}"}[{{sinceStart}}])). '
+        "Rendered once for the version under test and once with the stable version in "
+        "{{version}}."
+    )
+    total_query: ArmQuery = Field(
+        description="PromQL counting all outcomes (e.g. labelled predictions) of "
+        "{{version}}, over the same window as successQuery."
+    )
+    test: ProportionTest = Field(
+        default=ProportionTest.SEQUENTIAL,
+        description="sequential: a confidence sequence valid at every look (default); "
+        "fixed: one margin test once the arms hold expectedSamples outcomes together.",
+    )
+    margin: float = Field(
+        gt=0,
+        le=1,
+        description="Tolerated absolute difference in the bad direction (e.g. 0.02 = two "
+        "points of accuracy). Worse than this with confidence fails the check.",
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=0.5, description="Error rate of the test (false rollbacks)."
+    )
+    expected_samples: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000_000,
+        description="Outcomes of both arms together where the sequential test is tightest; "
+        "for test fixed, the sample size of its one look.",
+    )
+    direction: Direction = Field(
+        default=Direction.DECREASE,
+        description="Which way is bad: decrease (accuracy) or increase (error rate).",
+    )
+    min_samples: int | None = Field(
+        default=None, ge=0, description="Below this many outcomes in either arm: Inconclusive."
+    )
+
+
+_NOT_WITH_PROPORTION = (
+    *("min", "max", "max_drop", "max_increase"),
+    *("baseline_query", "samples_query", "min_samples"),
+)
+
+
 class Check(ApiModel):
-    """One PromQL quality check. Templates: {{version}}, {{stableVersion}}, {{namespace}},
-    {{name}}; values are escaped for label matchers."""
+    """One quality check: a PromQL query with bounds, or a proportion compared with the
+    stable version's. Templates: {{version}}, {{stableVersion}}, {{namespace}}, {{name}},
+    {{sinceStart}} (seconds since the version went live, e.g. 930s); values are escaped
+    for label matchers."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "has(self.min) || has(self.max) || has(self.maxDrop) || has(self.maxIncrease)",
+                    "has(self.query) != has(self.proportion)",
+                    "a check needs exactly one of query and proportion",
+                ),
+                cel(
+                    "!has(self.proportion) || !(has(self.min) || has(self.max) || "
+                    "has(self.maxDrop) || has(self.maxIncrease) || has(self.baselineQuery) "
+                    "|| has(self.samplesQuery) || has(self.minSamples))",
+                    "a proportion check takes no min, max, maxDrop, maxIncrease, "
+                    "baselineQuery, samplesQuery or minSamples (see proportion.minSamples)",
+                ),
+                cel(
+                    "has(self.proportion) || has(self.min) || has(self.max) || "
+                    "has(self.maxDrop) || has(self.maxIncrease)",
                     "a check needs at least one of min, max, maxDrop, maxIncrease",
                 ),
                 cel(
@@ -113,8 +212,16 @@ class Check(ApiModel):
     )
 
     name: DnsLabel = Field(description="Unique name of the check.")
-    query: str = Field(
-        min_length=1, max_length=4096, description="PromQL returning one value for {{version}}."
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="PromQL returning one value for {{version}}.",
+    )
+    proportion: ProportionCheck | None = Field(
+        default=None,
+        description="Instead of query: successes / total of {{version}} against the stable "
+        "version's, judged by a statistical test.",
     )
     min: float | None = Field(default=None, description="Fail when the value is below this.")
     max: float | None = Field(default=None, description="Fail when the value is above this.")
@@ -142,6 +249,15 @@ class Check(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Check:
+        if (self.query is None) == (self.proportion is None):
+            raise ValueError("a check needs exactly one of query and proportion")
+        if self.proportion is not None:
+            if any(getattr(self, f) is not None for f in _NOT_WITH_PROPORTION):
+                raise ValueError(
+                    "a proportion check takes no min, max, maxDrop, maxIncrease, "
+                    "baselineQuery, samplesQuery or minSamples (see proportion.minSamples)"
+                )
+            return self
         relative = self.max_drop is not None or self.max_increase is not None
         if self.min is None and self.max is None and not relative:
             raise ValueError("a check needs at least one of min, max, maxDrop, maxIncrease")

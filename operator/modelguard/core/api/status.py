@@ -106,6 +106,30 @@ class HistoryEntry(StatusModel):
     reason: str = ""
 
 
+class ProportionResult(StatusModel):
+    """A proportion check's evidence: both arms' counts, the difference candidate - stable
+    with its interval (the confidence sequence's for test sequential), and how many
+    more outcomes each arm needs for a decision at the current estimate."""
+
+    test: str
+    successes: float | None = None
+    total: float | None = None
+    stable_successes: float | None = None
+    stable_total: float | None = None
+    estimate: float | None = Field(default=None, description="Candidate rate - stable rate.")
+    low: float | None = Field(default=None, description="Lower bound of the interval.")
+    high: float | None = Field(default=None, description="Upper bound of the interval.")
+    samples_needed: int | None = Field(
+        default=None,
+        description="More outcomes the candidate arm needs for a decision, if the estimate "
+        "and its variance stay as they are (0: decided; absent: not estimable, e.g. the "
+        "estimate sits on the margin).",
+    )
+    stable_samples_needed: int | None = Field(
+        default=None, description="The same for the stable arm."
+    )
+
+
 class CheckResult(StatusModel):
     name: str
     query: str
@@ -117,6 +141,7 @@ class CheckResult(StatusModel):
         default=None,
         description="When the baseline was read: the last time the stable version served.",
     )
+    proportion: ProportionResult | None = None
     verdict: Verdict
     reason: str = Field(default="", description="Why: BelowMin, NoData, TooFewSamples, ...")
     message: str = ""

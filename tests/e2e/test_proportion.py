@@ -1,0 +1,119 @@
+"""End-to-end: a proportion check (candidate vs stable accuracy, judged by the confidence
+sequence) rolls a worse version back on the real API server, Prometheus and operator,
+with its evidence (counts, estimate, interval, samples needed) in status."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from modelguard_testenv import PrometheusServer, SyntheticModelExporter
+from modelguard_testenv.operator_process import OperatorProcess
+from tests.e2e.cluster import Cluster
+from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, promote_v1, user_checks, v, version
+
+pytestmark = pytest.mark.e2e
+
+# Per version: the share of labelled predictions that are correct. The gauge accuracy of
+# both is fine (0.95): only the proportion check can see that v2 is worse.
+TRUE_ACCURACY = {"v1": 0.95, "v2": 0.80}
+PER_TICK = 40  # labelled outcomes per version every 0.1 s: 400/s per arm
+
+
+def proportion_check(model: str) -> dict[str, Any]:
+    def counter(name: str) -> str:
+        window = "{{sinceStart}}"
+        return f'sum(increase({name}{{model="{model}",version="{{{{version}}}}"}}[{window}]))'
+
+    return {
+        "name": "accuracy-ab",
+        "proportion": {
+            "successQuery": counter("model_correct_predictions_total"),
+            "totalQuery": counter("model_labeled_samples_total"),
+            "margin": 0.02,
+            "minSamples": 200,
+        },
+    }
+
+
+@pytest.fixture
+def outcomes(cluster: Cluster, exporter: SyntheticModelExporter) -> Iterator[None]:
+    """Labelled outcomes for both versions all along, as two live model servers would
+    count them: which of them a query sees is the {{sinceStart}} window's business."""
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.wait(0.1):
+            for name, accuracy in TRUE_ACCURACY.items():
+                exporter.add_outcomes(cluster.namespace, name, PER_TICK, PER_TICK * accuracy)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@pytest.mark.usefixtures("outcomes")
+def test_a_worse_version_is_rolled_back_by_the_proportion_check(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    exporter: SyntheticModelExporter,
+) -> None:
+    spec = accuracy_spec(
+        prometheus.url,
+        cluster.namespace,
+        "v1",
+        warmup="3s",
+        extra_checks=[proportion_check(cluster.namespace)],
+    )
+    promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.95})
+    # v1 had no other version to compare with: the check was not applicable, not failed.
+    first = user_checks(cluster.status(MD)["lastEvaluation"])
+    assert {c["name"]: c["reason"] for c in first}["accuracy-ab"] == "NoStableVersion"
+
+    cluster.patch_spec(MD, {"version": version("v2")})
+    start = time.monotonic()
+
+    def v2_judged() -> dict[str, Any] | None:
+        evaluation = cluster.status(MD).get("lastEvaluation") or {}
+        if evaluation.get("version") != "v2":
+            return None
+        check = {c["name"]: c for c in user_checks(evaluation)}.get("accuracy-ab")
+        return check if check and check.get("verdict") == "Failed" else None
+
+    failed = cluster.wait(v2_judged, timeout=30, what="the proportion check failing v2")
+    cluster.wait(
+        lambda: cluster.running_version(DEPLOYMENT) == v("v1"),
+        timeout=30,
+        what="rolled back to v1",
+    )
+    elapsed = time.monotonic() - start
+
+    assert failed["reason"] == "WorseThanMargin"
+    evidence = failed["proportion"]
+    assert evidence["test"] == "sequential"
+    assert evidence["total"] >= 200
+    assert evidence["stableTotal"] >= 200
+    # The truth is 0.80 - 0.95 = -0.15; the interval holds it and lies below -0.02.
+    assert evidence["low"] <= -0.15 <= evidence["high"]
+    assert evidence["high"] < -0.02
+    assert evidence["samplesNeeded"] == evidence["stableSamplesNeeded"] == 0
+    assert failed["value"] == pytest.approx(0.80, abs=0.05)
+    assert failed["baseline"] == pytest.approx(0.95, abs=0.05)
+    # v2 went live under a minute ago: the window is seconds, not a fixed range.
+    assert 'model_correct_predictions_total{model="' in failed["query"]
+    assert "[" in failed["query"]
+    assert "s]))" in failed["query"]
+
+    status = cluster.status(MD)
+    assert [q["name"] for q in status["quarantinedVersions"]] == ["v2"]
+    assert "vs stable" in status["quarantinedVersions"][0]["reason"]
+    print(f"\nrolled back {elapsed:.1f}s after v2 was desired; evidence {evidence}")
