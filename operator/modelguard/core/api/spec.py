@@ -17,6 +17,7 @@ from modelguard.core.api.base import (
     cel,
     duration,
 )
+from modelguard.core.api.notifications import NotificationsSpec
 
 
 class TargetRef(ApiModel):
@@ -272,3 +273,6 @@ class ModelDeploymentSpec(ApiModel):
     )
     rollback: RollbackSpec = RollbackSpec()
     kill_switch: KillSwitchSpec = KillSwitchSpec()
+    notifications: NotificationsSpec | None = Field(
+        default=None, description="Webhooks told about decisions. Absent: none."
+    )
