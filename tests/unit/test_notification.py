@@ -16,8 +16,8 @@ from modelguard.core.api import (
     Evaluation,
     KillSwitchRecord,
     KillSwitchStatus,
-    ModelDeploymentSpec,
     ModelDeploymentStatus,
+    NotificationsSpec,
     OutgoingEvent,
     QuarantinedVersion,
     Verdict,
@@ -30,10 +30,8 @@ V1 = VersionStatus(image="reg/fraud:1.0", model_tag="v1")
 V2 = VersionStatus(image="reg/fraud:2.0", model_tag="v2")
 
 
-def spec(*receivers: Mapping[str, object]) -> ModelDeploymentSpec:
-    return ModelDeploymentSpec.model_validate(
-        {"targetRef": {"name": "m"}, "notifications": {"receivers": list(receivers)}}
-    )
+def spec(*receivers: Mapping[str, object]) -> NotificationsSpec:
+    return NotificationsSpec.model_validate({"receivers": list(receivers)})
 
 
 ONCALL: dict[str, object] = {"name": "oncall", "urlSecretRef": {"name": "hooks", "key": "oncall"}}

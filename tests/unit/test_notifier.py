@@ -301,18 +301,20 @@ async def test_a_full_queue_drops_from_memory_only_and_the_next_reconcile_offers
         OutgoingEvent(name=f"fraud.{i}", type="Warning", reason="KillSwitchEngaged")
         for i in range(3)
     ]
-    status = record(spec, ModelDeploymentStatus(), ModelDeploymentStatus(), events, T0)
+    status = record(
+        spec.notifications, ModelDeploymentStatus(), ModelDeploymentStatus(), events, T0
+    )
     body = kube.models[NS, NAME]
     dropped = telemetry.NOTIFICATIONS_DROPPED._value.get()
     n = notifier(kube, queue_size=1)
-    n.dispatch(body, spec, status)  # not started: the queue fills at one
+    n.dispatch(body, status)  # not started: the queue fills at one
     assert telemetry.NOTIFICATIONS_DROPPED._value.get() == dropped + 2
     n.start(lambda key: None)
     try:
         await n.drain()
-        n.dispatch(body, spec, status)  # a later reconcile: the two that were dropped
+        n.dispatch(body, status)  # a later reconcile: the two that were dropped
         await n.drain()
-        n.dispatch(body, spec, status)  # each one offered at most once meanwhile
+        n.dispatch(body, status)  # each one offered at most once meanwhile
         await n.drain()
     finally:
         await n.stop()
@@ -323,11 +325,14 @@ async def test_a_receiver_removed_from_the_spec_fails_its_pending_notices() -> N
     kube = world("unused")
     spec = ModelDeploymentSpec.model_validate(spec_raw())
     event = OutgoingEvent(name="fraud.0", type="Warning", reason="KillSwitchEngaged")
-    status = record(spec, ModelDeploymentStatus(), ModelDeploymentStatus(), [event], T0)
-    without = ModelDeploymentSpec.model_validate({"targetRef": {"name": "fraud-scorer"}})
+    status = record(
+        spec.notifications, ModelDeploymentStatus(), ModelDeploymentStatus(), [event], T0
+    )
+    kube.edit_spec(NS, NAME, {"targetRef": {"name": "fraud-scorer"}})  # no receivers now
+    body = kube.models[NS, NAME]
     n = notifier(kube)
-    n.dispatch(kube.models[NS, NAME], without, status)
-    settled = n.prepare(kube.models[NS, NAME], without, status, status, [], T0)
+    n.dispatch(body, status)
+    settled = n.prepare(body, status, status, [], T0)
     [outcome] = of(settled).sent
     assert (outcome.outcome, outcome.detail) == ("Failed", "the receiver is no longer in the spec")
     assert of(settled).pending == []
@@ -337,3 +342,37 @@ def test_receivers_default_to_every_decision() -> None:
     r = Receiver.model_validate({"name": "a", "urlSecretRef": {"name": "s", "key": "k"}})
     assert len(r.decisions) == 5
     assert Notice.model_fields["receivers"].default == []
+
+
+async def test_a_kill_on_an_otherwise_invalid_spec_is_still_notified(
+    receiver: tuple[Receiving, str],
+) -> None:
+    state, url = receiver
+    kube = world(url)
+    raw = spec_raw()
+    raw["version"] = {}  # invalid: the kill switch is still obeyed (and told)
+    kube.edit_spec(NS, NAME, raw)
+    await decide_send_record(kube, notifier(kube))
+    assert kube.deployments[NS, "fraud-scorer"].replicas == 0
+    assert [b["type"] for b in state.bodies] == ["io.modelguard.killswitchengaged"]
+    [outcome] = of(kube.stored_status(NS, NAME)).sent
+    assert outcome.outcome == "Delivered"
+
+
+async def test_an_unparsable_notifications_block_holds_pending_notices(
+    receiver: tuple[Receiving, str],
+) -> None:
+    state, url = receiver
+    kube = world(url)
+    await reconcile(kube, notifier(kube))  # decided and recorded; not sent (not started)
+    raw = spec_raw()
+    raw["notifications"]["receivers"][0]["format"] = "teams"  # an older CRD let it in
+    kube.edit_spec(NS, NAME, raw)
+    await decide_send_record(kube, notifier(kube))
+    assert state.bodies == []
+    held = of(kube.stored_status(NS, NAME))
+    assert [n.decision.value for n in held.pending] == ["killSwitchEngaged"]
+    assert held.sent == []  # held, not failed
+    kube.edit_spec(NS, NAME, spec_raw())  # fixed: sent now
+    await decide_send_record(kube, notifier(kube))
+    assert [b["type"] for b in state.bodies] == ["io.modelguard.killswitchengaged"]

@@ -29,13 +29,14 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import ValidationError
 
 from modelguard.core import notification
 from modelguard.core.api import (
-    ModelDeploymentSpec,
     ModelDeploymentStatus,
     Notice,
     NotificationFormat,
+    NotificationsSpec,
     OutgoingEvent,
     Receiver,
 )
@@ -88,6 +89,25 @@ class _AttemptError(Exception):
         self.retry = retry
 
 
+class _Unparsable:
+    """spec.notifications is there and does not parse (an older CRD let it in)."""
+
+
+UNPARSABLE = _Unparsable()
+
+
+def _receivers(body: dict[str, Any]) -> NotificationsSpec | _Unparsable | None:
+    """spec.notifications, read on its own: a kill switch engaged while some other part
+    of the spec is invalid is still obeyed, and still notified. None: absent."""
+    raw = (body.get("spec") or {}).get("notifications")
+    if raw is None:
+        return None
+    try:
+        return NotificationsSpec.model_validate(raw)
+    except ValidationError:
+        return UNPARSABLE
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -124,7 +144,6 @@ class Notifier:
     def prepare(
         self,
         body: dict[str, Any],
-        spec: ModelDeploymentSpec | None,
         before: ModelDeploymentStatus,
         status: ModelDeploymentStatus,
         fresh: list[OutgoingEvent],
@@ -135,8 +154,14 @@ class Notifier:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         request = rollback_request(body)
+        receivers = _receivers(body)
         status = notification.record(
-            spec, before, status, fresh, now, request.requested_by if request else ""
+            receivers if isinstance(receivers, NotificationsSpec) else None,
+            before,
+            status,
+            fresh,
+            now,
+            request.requested_by if request else "",
         )
         known = self._outcomes.get(key, {})
         for outcome_key, outcome in list(known.items()):
@@ -147,16 +172,15 @@ class Notifier:
             return status
         return notification.settle(status, known.values())
 
-    def dispatch(
-        self, body: dict[str, Any], spec: ModelDeploymentSpec | None, status: ModelDeploymentStatus
-    ) -> None:
+    def dispatch(self, body: dict[str, Any], status: ModelDeploymentStatus) -> None:
         """Queue what the written status still owes. Never waits: this runs on the
         reconcile path, the kill-switch lane's included."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        receivers = {
-            r.name: r for r in (spec.notifications.receivers if spec and spec.notifications else [])
-        }
+        parsed = _receivers(body)
+        if isinstance(parsed, _Unparsable):
+            return  # held, not failed: sent once the block parses again
+        receivers = {r.name: r for r in (parsed.receivers if parsed else [])}
         for notice, name in notification.due(status):
             job_key = (key, notice.id, name)
             if job_key in self._inflight or (notice.id, name) in self._outcomes.get(key, {}):

@@ -313,7 +313,7 @@ class Reconciler:
         outbox = [*decided.status.pending_events, *fresh]
         status = decided.status.model_copy(update={"pending_events": outbox})
         if self._notifier is not None and not self._dry_run:
-            status = self._notifier.prepare(body, spec, before, status, fresh, self._clock())
+            status = self._notifier.prepare(body, before, status, fresh, self._clock())
         if status != before:
             await self._kube.write_status(meta["namespace"], meta["name"], status)
         if holds_state(status) and not meta.get("deletionTimestamp"):
@@ -337,7 +337,7 @@ class Reconciler:
             # and will be retried), and the Event is what tells people about it.
             status = await self._announce(body, status, about or body)
         if self._notifier is not None and not self._dry_run:
-            self._notifier.dispatch(body, spec, status)  # after acting; never waits
+            self._notifier.dispatch(body, status)  # after acting; never waits
         if not holds_state(status):
             await self._finalizer(body, present=False)
         return status

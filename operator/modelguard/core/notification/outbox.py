@@ -21,10 +21,10 @@ from modelguard.core.api import (
     PENDING_NOTICE_LIMIT,
     Decision,
     Delivery,
-    ModelDeploymentSpec,
     ModelDeploymentStatus,
     Notice,
     NoticeCheck,
+    NotificationsSpec,
     NotificationsStatus,
     OutgoingEvent,
     VersionStatus,
@@ -98,7 +98,7 @@ def _evidence(
 
 
 def record(
-    spec: ModelDeploymentSpec | None,
+    spec: NotificationsSpec | None,
     before: ModelDeploymentStatus,
     after: ModelDeploymentStatus,
     events: Sequence[OutgoingEvent],
@@ -106,15 +106,15 @@ def record(
     rollback_by: str = "",
 ) -> ModelDeploymentStatus:
     """`after` with a pending notice for each of `events` (the decision's fresh Events)
-    that some receiver of the spec subscribes to."""
-    if spec is None or spec.notifications is None:
+    that some receiver of spec.notifications subscribes to."""
+    if spec is None:
         return after
     fresh: list[Notice] = []
     for event in events:
         decision = DECISIONS.get(event.reason)
         if decision is None:
             continue
-        receivers = [r.name for r in spec.notifications.receivers if decision in r.decisions]
+        receivers = [r.name for r in spec.receivers if decision in r.decisions]
         if not receivers:
             continue
         notice = Notice(
