@@ -60,6 +60,17 @@ def valid_spec() -> Spec:
         "mode": "fallback",
         "fallback": {"serviceName": "fraud-scorer", "selector": {"app": "fraud-rules"}},
     }
+    spec["notifications"] = {
+        "receivers": [
+            {"name": "oncall", "urlSecretRef": {"name": "hooks", "key": "oncall"}},
+            {
+                "name": "chat",
+                "format": "slack",
+                "urlSecretRef": {"name": "hooks", "key": "chat"},
+                "decisions": ["rolledBack", "killSwitchEngaged"],
+            },
+        ]
+    }
     return spec
 
 
@@ -105,6 +116,13 @@ def _proportion(**fields: Any) -> Callable[[Spec], None]:
                 check["proportion"][key.removeprefix("proportion.")] = value
             else:
                 check[key] = value
+
+    return mutate
+
+
+def _receiver(**fields: Any) -> Callable[[Spec], None]:
+    def mutate(spec: Spec) -> None:
+        spec["notifications"]["receivers"][1].update(fields)
 
     return mutate
 
@@ -228,6 +246,31 @@ INVALID: list[tuple[str, Callable[[Spec], None], tuple[str, ...]]] = [
         "kill-switch-mode-not-in-enum",
         _kill_switch(enabled=True, mode="off", reason="incident"),
         ("spec.killSwitch.mode", "Unsupported value", '"off"'),
+    ),
+    (
+        "duplicate-receiver-names",
+        _receiver(name="oncall"),
+        ("spec.notifications.receivers[1]", "Duplicate value", "oncall"),
+    ),
+    (
+        "receiver-format-not-in-enum",
+        _receiver(format="teams"),
+        ("spec.notifications.receivers[1].format", "Unsupported value", '"teams"'),
+    ),
+    (
+        "receiver-decision-not-in-enum",
+        _receiver(decisions=["deployed"]),
+        ("spec.notifications.receivers[1].decisions[0]", "Unsupported value", '"deployed"'),
+    ),
+    (
+        "receiver-decision-twice",
+        _receiver(decisions=["rolledBack", "rolledBack"]),
+        ("spec.notifications.receivers[1].decisions[1]", "Duplicate value"),
+    ),
+    (
+        "receiver-url-in-the-spec",
+        _receiver(urlSecretRef=None, url="https://hooks.example.com/x"),
+        ("spec.notifications.receivers[1].urlSecretRef", "Required value"),
     ),
 ]
 

@@ -69,9 +69,10 @@ def test_examples_pass_server_side_validation(control_plane: ControlPlane, names
         "fraud-scorer.yaml",
         "kill-switch-only.yaml",
         "prometheus-auth-secret-role.yaml",
+        "notifications.yaml",
     ):
         control_plane.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples" / example))
     names = control_plane.kubectl(
         "get", "modeldeployments", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"
     ).stdout.split()
-    assert sorted(names) == ["fraud-scorer", "recommender"]
+    assert sorted(names) == ["fraud-scorer", "payments-scorer", "recommender"]

@@ -165,7 +165,14 @@ def test_spec_is_closed_and_status_is_open(version: Node) -> None:
 
 def test_spec_schema_mirrors_the_models(version: Node) -> None:
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert set(spec["properties"]) == {"targetRef", "version", "analysis", "rollback", "killSwitch"}
+    assert set(spec["properties"]) == {
+        "targetRef",
+        "version",
+        "analysis",
+        "rollback",
+        "killSwitch",
+        "notifications",
+    }
     assert spec["required"] == ["targetRef"]
     checks = spec["properties"]["analysis"]["properties"]["checks"]
     assert checks["x-kubernetes-list-type"] == "map"
@@ -175,6 +182,26 @@ def test_spec_schema_mirrors_the_models(version: Node) -> None:
     assert selector["additionalProperties"] == {"type": "string"}
     assert selector["minProperties"] == 1
     assert "minItems" not in selector
+
+
+def test_notification_receivers_are_a_list_map_of_known_formats_and_decisions(
+    version: Node,
+) -> None:
+    """The API server refuses two receivers of one name, a repeated decision, an unknown
+    format or decision, and a receiver without its URL's Secret."""
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    receivers = spec["properties"]["notifications"]["properties"]["receivers"]
+    assert receivers["x-kubernetes-list-type"] == "map"
+    assert receivers["x-kubernetes-list-map-keys"] == ["name"]
+    assert (receivers["minItems"], receivers["maxItems"]) == (1, 8)
+    item = receivers["items"]
+    assert set(item["required"]) == {"name", "urlSecretRef"}
+    assert item["properties"]["format"]["enum"] == ["cloudevents", "slack"]
+    decisions = item["properties"]["decisions"]
+    assert decisions["x-kubernetes-list-type"] == "set"
+    assert set(decisions["items"]["enum"]) == {d.value for d in api.Decision}
+    assert "default" not in decisions  # defaults are the operator's (see crdgen)
+    assert set(item["properties"]["urlSecretRef"]["required"]) == {"name", "key"}
 
 
 def test_strings_under_cel_rules_have_a_max_length(version: Node) -> None:

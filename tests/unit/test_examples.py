@@ -34,6 +34,7 @@ def test_examples_exist() -> None:
         "prometheus-auth-secret-role.yaml",
         "argocd-application.yaml",
         "flux-kustomization.yaml",
+        "notifications.yaml",
     } <= files
     assert len(_model_deployments()) >= 2
 
@@ -101,6 +102,24 @@ def test_prometheus_secret_role_grants_get_on_one_secret() -> None:
         "modelguard-system",
     )
     assert docs["RoleBinding"]["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+
+
+def test_notification_receivers_name_keys_of_the_secret_the_role_grants() -> None:
+    docs = {d["kind"]: d for f, d in _documents() if f == "notifications.yaml"}
+    secret = docs["Secret"]
+    (rule,) = docs["Role"]["rules"]
+    assert (rule["resources"], rule["verbs"]) == (["secrets"], ["get"])
+    assert rule["resourceNames"] == [secret["metadata"]["name"]]
+    assert docs["RoleBinding"]["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+    spec = api.ModelDeploymentSpec.model_validate(docs[api.KIND]["spec"])
+    assert spec.notifications is not None
+    formats = set()
+    for receiver in spec.notifications.receivers:
+        ref = receiver.url_secret_ref
+        assert ref.name == secret["metadata"]["name"]
+        assert secret["stringData"][ref.key].startswith("https://")
+        formats.add(receiver.format)
+    assert formats == set(api.NotificationFormat)
 
 
 def test_argocd_application_leaves_modelguards_fields_alone() -> None:

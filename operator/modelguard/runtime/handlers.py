@@ -30,6 +30,7 @@ from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
 from modelguard.core.guarded import guarded_by, kill_switch_state
 from modelguard.runtime import telemetry
+from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
@@ -66,9 +67,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     def metrics(url: str, timeout: float, token: str | None) -> PrometheusMetrics:
         return PrometheusMetrics(url, timeout, token, executor=prometheus_pool)
 
-    reconciler = Reconciler(
-        KubeAdapter(load_api_client(config.threads), kube_pool), metrics, dry_run=config.dry_run
-    )
+    kube = KubeAdapter(load_api_client(config.threads), kube_pool)
+    notifier = Notifier(kube)
+    reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier)
     scheduler = Scheduler(
         reconciler.reconcile,
         concurrency=config.concurrency,
@@ -78,6 +79,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     memo.scheduler = scheduler
     memo.scheduler_task = scheduler.start()
+    # A delivery's outcome is written by the object's next reconcile: kick it.
+    notifier.start(kick=scheduler.kick)
+    memo.notifier = notifier
     if os.environ.get("MODELGUARD_TEST_HOOKS") == "1":
         _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)
@@ -123,6 +127,7 @@ def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     # Stops the loop and waits for it, then cancels and waits for the reconciles in flight.
     await memo.scheduler.stop()
+    await memo.notifier.stop()  # what it had not sent is still pending in status
     for pool in memo.pools:
         # Queries still running out a timeout are left to finish on their own.
         pool.shutdown(wait=False, cancel_futures=True)

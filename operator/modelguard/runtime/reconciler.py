@@ -61,6 +61,7 @@ from modelguard.core.promql import TemplateError, validate_template
 from modelguard.core.workload import Action, Event, Workload
 from modelguard.runtime import telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
+from modelguard.runtime.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ class Reconciler:
         clock: Callable[[], datetime] = utcnow,
         *,
         dry_run: bool = False,
+        notifier: Notifier | None = None,
     ) -> None:
         self._kube = kube
+        self._notifier = notifier  # webhooks told about decisions once acted on
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
         self._evaluator = Evaluator(kube, metrics_factory, clock)
@@ -311,6 +314,8 @@ class Reconciler:
         ]
         outbox = [*decided.status.pending_events, *fresh]
         status = decided.status.model_copy(update={"pending_events": outbox})
+        if self._notifier is not None and not self._dry_run:
+            status = self._notifier.prepare(body, before, status, fresh, self._clock())
         if status != before:
             await self._kube.write_status(meta["namespace"], meta["name"], status)
         if holds_state(status) and not meta.get("deletionTimestamp"):
@@ -333,6 +338,8 @@ class Reconciler:
             # Announced even when an action failed: the decision stands (it is recorded
             # and will be retried), and the Event is what tells people about it.
             status = await self._announce(body, status, about or body)
+        if self._notifier is not None and not self._dry_run:
+            self._notifier.dispatch(body, status)  # after acting; never waits
         if not holds_state(status):
             await self._finalizer(body, present=False)
         return status

@@ -34,6 +34,21 @@ DECISIONS = Counter(
 EVALUATIONS = Counter(
     "modelguard_evaluations_total", "Evaluations of a model version, by verdict.", ["verdict"]
 )
+NOTIFICATIONS_SENT = Counter(
+    "modelguard_notifications_sent_total",
+    "Notifications a receiver accepted (2xx), by decision.",
+    ["decision"],
+)
+NOTIFICATIONS_FAILED = Counter(
+    "modelguard_notifications_failed_total",
+    "Notifications given up after their retries (or refused outright), by decision.",
+    ["decision"],
+)
+NOTIFICATIONS_DROPPED = Counter(
+    "modelguard_notifications_dropped_total",
+    "Notifications the full queue had no room for; still pending in status, offered again "
+    "by the next reconcile.",
+)
 KILL_SWITCH_ENGAGED = Gauge(
     "modelguard_kill_switch_engaged",
     "1 while a ModelDeployment's kill switch is engaged.",

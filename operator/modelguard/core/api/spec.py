@@ -18,6 +18,7 @@ from modelguard.core.api.base import (
     cel,
     duration,
 )
+from modelguard.core.api.notifications import NotificationsSpec
 from modelguard.core.statistics import Direction
 
 
@@ -388,3 +389,6 @@ class ModelDeploymentSpec(ApiModel):
     )
     rollback: RollbackSpec = RollbackSpec()
     kill_switch: KillSwitchSpec = KillSwitchSpec()
+    notifications: NotificationsSpec | None = Field(
+        default=None, description="Webhooks told about decisions. Absent: none."
+    )

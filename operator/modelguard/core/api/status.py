@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
 
+from modelguard.core.api.notifications import NotificationsStatus
 from modelguard.core.api.spec import KillSwitchMode
 
 
@@ -272,6 +273,11 @@ class ModelDeploymentStatus(StatusModel):
     kill_switch: KillSwitchStatus = KillSwitchStatus()
     #: The last KILL_SWITCH_HISTORY_LIMIT engagements, oldest first.
     kill_switch_history: list[KillSwitchRecord] = []
+    notifications: NotificationsStatus | None = Field(
+        default=None,
+        description="Notices decided and not yet sent to every receiver, and the last "
+        "outcomes. Absent until a receiver is first owed one.",
+    )
     conditions: list[Condition] = []
 
     def to_wire(self) -> dict[str, Any]:
