@@ -19,6 +19,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${MODELGUARD_CACHE:-$HOME/.cache/modelguard}/images
 mkdir -p "$cache"
+# One build at a time per cache (two test runs on one machine would share its files).
+exec 9>"$cache/.lock"
+flock 9
 say() { printf '\033[1m[image]\033[0m %s\n' "$*" >&2; }
 die() { printf '[image] ERROR: %s\n' "$*" >&2; exit 1; }
 # Seconds since the script started, for the report of each step.
@@ -64,6 +67,7 @@ else
 fi
 # What python:3.11-slim gives the Dockerfile: python3.11, pip, CA certificates, and
 # groupadd/useradd (passwd). No compiler: every locked package has a cp311 wheel.
+suite=bookworm  # its python3 is 3.11, the lock's (tests/unit/test_image_lock.py)
 packages=python3,python3-pip,ca-certificates,passwd
 mm_args=(
     --variant=minbase --format=tar --include="$packages"
@@ -76,7 +80,7 @@ mm_args=(
     # install into /usr/local, which is what the Dockerfile expects of its base.
     --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED'
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*'
-    bookworm
+    "$suite"
 )
 base_key=$(printf '%s\n' "${mm_args[@]}" "$sources_text" | sha256sum | cut -c1-16)
 base="localhost/modelguard-base:$base_key"
@@ -129,6 +133,11 @@ if ! podman image exists "$image"; then
         podman save --quiet --format oci-archive --output "$image_tar.part" "$image"
         mv "$image_tar.part" "$image_tar"
         find "$cache" -maxdepth 1 -name 'operator-*.tar' ! -name "operator-$key.tar" -delete
+        # Older builds of the operator go too; their layers shared with this one (the
+        # locked dependencies) stay, as this build's cache.
+        podman images --filter reference=localhost/modelguard --format '{{.Repository}}:{{.Tag}}' \
+            | grep -vxF "$image" | xargs -r podman rmi >/dev/null || true
+        podman image prune --force >/dev/null
         say "operator image built in $(elapsed "$start")"
     fi
 fi
