@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import urllib.parse
 import urllib.request
@@ -106,6 +107,8 @@ def container(
     control_plane: ControlPlane,
     service_account_dir: Path,
 ) -> Iterator[OperatorContainer]:
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: hack/image.sh installs it with apt", pytrace=False)
     api_port = urllib.parse.urlsplit(control_plane.server_url).port
     assert api_port is not None
     running = OperatorContainer(
