@@ -30,21 +30,21 @@ elapsed() { echo "$((SECONDS - ${1:-0}))s"; }
 # --- 1. tools --------------------------------------------------------------------------
 # runc rather than crun (podman's first choice): crun refuses a cgroup v1/v2 hybrid, which
 # is what this kind of machine has ("cgroups in hybrid mode not supported").
-tools=(buildah podman runc mmdebstrap)
+# Root: podman runs rootful here (the machine's user is root; rootless would need subuids
+# and a user namespace per container for nothing this test checks).
+[ "$(id -u)" = 0 ] || die "the image tier runs podman as root (got uid $(id -u))"
+tools=(buildah podman runc mmdebstrap slirp4netns)
 missing=()
 for tool in "${tools[@]}"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing Debian's ${missing[*]}"
     command -v apt-get >/dev/null || die "no apt-get: install ${missing[*]} yourself"
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
+    apt-get update -qq
     # slirp4netns: the test's container gets its own network namespace that reaches the
-    # host's loopback (the local API server); uidmap/fuse-overlayfs for rootless podman.
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        buildah podman runc mmdebstrap slirp4netns uidmap fuse-overlayfs \
-        containernetworking-plugins >/dev/null
+    # host's loopback (the local API server) and publishes its ports.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        buildah podman runc mmdebstrap slirp4netns containernetworking-plugins >/dev/null
 fi
-[ "$(id -u)" = 0 ] || die "the image tier runs podman as root here (got uid $(id -u))"
 
 # The limits a container may have: the sandbox forbids raising any hard limit, and podman
 # asks for more than this machine's (nofile 1048576), so every run names them. nproc is

@@ -167,11 +167,15 @@ class OperatorContainer:
         return ["run", "--detach", f"--entrypoint={command}", *flags, self.image, *args]
 
     def start(self, timeout: float = 90) -> None:
-        podman(*self.argv())
         try:
+            podman(*self.argv())
             wait_for(self._healthy, timeout=timeout, what=f"/healthz of container {self.name}")
         except TimeoutError as exc:
-            raise AssertionError(f"{exc}\n--- container log:\n{self.read_logs()}") from exc
+            self.stop()
+            raise AssertionError(f"{exc}\n--- container log:\n{self.logs}") from exc
+        except BaseException:
+            self.stop()  # a container that was created but never became healthy
+            raise
 
     def _healthy(self) -> bool:
         if not self.inspect()["State"]["Running"]:
