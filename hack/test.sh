@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, the fast tier, and the end-to-end tier against a
 # real kube-apiserver (+ etcd, controller-manager, scheduler, kwok) and a real Prometheus.
+# The e2e tier includes tests/e2e/test_image.py, which builds the operator image with
+# hack/image.sh (apt: buildah, podman, mmdebstrap; cached) and runs it with podman.
 #
 #   hack/test.sh                 # everything (installs what is missing first)
 #   hack/test.sh -m "not e2e"    # extra arguments go to pytest (here: the fast tier only)

@@ -1,8 +1,8 @@
 """deploy/ and examples/ on a real API server: they build, validate and run.
 
-The operator image is not built here (no container engine), but kwok runs the pod on a
-fake node, so the Deployment rolls out through the real controllers and the Pod
-Security admission of the namespace (restricted) judges the pod spec.
+The image is not run here (tests/e2e/test_image.py builds and runs it with podman), but
+kwok runs the pod on a fake node, so the Deployment rolls out through the real controllers
+and the Pod Security admission of the namespace (restricted) judges the pod spec.
 """
 
 from __future__ import annotations

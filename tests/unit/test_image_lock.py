@@ -119,3 +119,38 @@ def test_the_build_context_admits_everything_the_dockerfile_copies() -> None:
     for source in copied:
         assert source in admitted, f"{source} is copied but .dockerignore leaves it out"
         assert (REPO / source).exists(), source
+
+
+# The python3 each Debian suite ships: the local base hack/image.sh builds (for machines
+# without python:3.11-slim) must run the Python the lock is resolved for.
+DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_the_local_debian_base_has_the_locks_python_and_no_build_tools() -> None:
+    script = (REPO / "hack" / "image.sh").read_text()
+    suite = re.search(r"^suite=(\w+)", script, re.MULTILINE)
+    packages = re.search(r"^packages=(\S+)$", script, re.MULTILINE)
+    assert suite is not None and packages is not None
+    assert DEBIAN_PYTHON[suite.group(1)] == MARKER_ENV["python_version"]
+    # What python:3.11-slim gives the Dockerfile, and nothing to compile with.
+    assert set(packages.group(1).split(",")) == {
+        "python3",
+        "python3-pip",
+        "ca-certificates",
+        "passwd",
+    }
+    assert re.search(r'--build-arg "BASE_IMAGE=\$base"', script)
+    assert re.search(r"--file Dockerfile \.", script), "the repository's Dockerfile, as is"
+
+
+def test_the_dockerfile_installs_no_build_tools_and_ends_unprivileged() -> None:
+    dockerfile = _without_comments(_dockerfile())
+    assert not re.search(r"apt-get|apk add|gcc|build-essential|python3?-dev", dockerfile)
+    instructions = [line.split()[0] for line in dockerfile.splitlines() if line.strip()]
+    last_run = max(i for i, word in enumerate(instructions) if word == "RUN")
+    assert instructions.index("USER") > last_run, "something runs as root after USER"
+    assert re.search(r"^USER 10001:10001$", dockerfile, re.MULTILINE)
