@@ -93,6 +93,13 @@ def test_printer_columns(version: Node) -> None:
     assert columns["Stable"]["jsonPath"] == ".status.stableVersion.name"
     assert columns["Killed"]["jsonPath"] == ".status.killSwitch.engaged"
     assert columns["Killed"]["type"] == "boolean"
+    assert columns["Canary"]["jsonPath"] == ".status.canary.version.name"
+    assert columns["Weight"] == {
+        "name": "Weight",
+        "type": "integer",
+        "jsonPath": ".status.canary.desiredWeight",
+        "priority": 1,
+    }
     assert columns["Age"] == {
         "name": "Age",
         "type": "date",
@@ -165,7 +172,14 @@ def test_spec_is_closed_and_status_is_open(version: Node) -> None:
 
 def test_spec_schema_mirrors_the_models(version: Node) -> None:
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert set(spec["properties"]) == {"targetRef", "version", "analysis", "rollback", "killSwitch"}
+    assert set(spec["properties"]) == {
+        "targetRef",
+        "version",
+        "analysis",
+        "rollback",
+        "killSwitch",
+        "canary",
+    }
     assert spec["required"] == ["targetRef"]
     checks = spec["properties"]["analysis"]["properties"]["checks"]
     assert checks["x-kubernetes-list-type"] == "map"
@@ -175,6 +189,9 @@ def test_spec_schema_mirrors_the_models(version: Node) -> None:
     assert selector["additionalProperties"] == {"type": "string"}
     assert selector["minProperties"] == 1
     assert "minItems" not in selector
+    steps = spec["properties"]["canary"]["properties"]["steps"]
+    assert steps["x-kubernetes-list-type"] == "set"  # the API server refuses repeats
+    assert (steps["items"]["minimum"], steps["items"]["maximum"]) == (1, 99)
 
 
 def test_strings_under_cel_rules_have_a_max_length(version: Node) -> None:

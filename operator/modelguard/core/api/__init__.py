@@ -32,6 +32,14 @@ from modelguard.core.api.base import (
     cel,
     duration,
 )
+from modelguard.core.api.canary import (
+    DEFAULT_TRACK_LABEL,
+    CanarySpec,
+    CanaryTraffic,
+    HTTPRouteTraffic,
+    TrafficMode,
+)
+from modelguard.core.api.canary_status import CanaryPhase, CanaryStatus
 from modelguard.core.api.resource import (
     ModelDeployment,
 )
@@ -74,6 +82,7 @@ from modelguard.core.api.status import (
 __all__ = [
     "ANNOTATION_REQUESTED_BY",
     "ANNOTATION_ROLLBACK_REQUEST",
+    "DEFAULT_TRACK_LABEL",
     "GROUP",
     "HISTORY_LIMIT",
     "KILL_SWITCH_HISTORY_LIMIT",
@@ -87,6 +96,10 @@ __all__ = [
     "VERSION",
     "AnalysisSpec",
     "ApiModel",
+    "CanaryPhase",
+    "CanarySpec",
+    "CanaryStatus",
+    "CanaryTraffic",
     "Check",
     "CheckResult",
     "Condition",
@@ -97,6 +110,7 @@ __all__ = [
     "Evaluation",
     "FallbackSpec",
     "GitOpsConflict",
+    "HTTPRouteTraffic",
     "HistoryEntry",
     "KillSwitchMode",
     "KillSwitchRecord",
@@ -119,6 +133,7 @@ __all__ = [
     "SecretKeyRef",
     "StatusModel",
     "TargetRef",
+    "TrafficMode",
     "Verdict",
     "VersionSpec",
     "VersionStatus",

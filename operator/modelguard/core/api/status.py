@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
 
 from modelguard.core.api.spec import KillSwitchMode
+
+if TYPE_CHECKING:  # defined beside status (canary_status imports this module)
+    from modelguard.core.api.canary_status import CanaryStatus
 
 
 class Phase(StrEnum):
@@ -248,6 +251,7 @@ class ModelDeploymentStatus(StatusModel):
     #: The last KILL_SWITCH_HISTORY_LIMIT engagements, oldest first.
     kill_switch_history: list[KillSwitchRecord] = []
     conditions: list[Condition] = []
+    canary: CanaryStatus | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
