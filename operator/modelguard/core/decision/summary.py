@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from modelguard.core import conditions as cond
 from modelguard.core.api import (
+    CanaryPhase,
     CheckResult,
     Condition,
     KillSwitchStatus,
@@ -95,6 +96,11 @@ def phase_of(
         return Readiness(Phase.DEGRADED, "False", ConditionReason.DEGRADED)
     if invalid_queries(status):
         return Readiness(Phase.INVALID, "False", ConditionReason.INVALID_QUERY)
+    if status.canary is not None and status.canary.phase is CanaryPhase.PROGRESSING:
+        # The stable serves beside the canary: Ready as the stable is.
+        return Readiness(
+            Phase.PROGRESSING, "True" if _promoted(status) else "False", ConditionReason.CANARY
+        )
     if _held(spec, status) is not None:
         # Ready when what runs instead is known good (the usual case after a rollback).
         ready: cond.Status = "True" if _promoted(status) else "False"
