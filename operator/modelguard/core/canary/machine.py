@@ -40,7 +40,7 @@ from modelguard.core.workload import (
 
 # While the canary's pods start, the target rolls out, or the canary is removed, look
 # again this often: those changes are not evaluations and move no other clock.
-CANARY_RECHECK = timedelta(seconds=5)
+CANARY_RECHECK = timedelta(seconds=2)
 HOLDING = "Holding: "
 
 
