@@ -25,6 +25,7 @@ from modelguard.core.api import (
     ModelVersion,
 )
 from modelguard.core.canary import Owner, build_for, canary_name
+from modelguard.core.canary.manifest import derived_from
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.ports import ModelDeploymentBody, QueryResult, Workloads
 from modelguard.core.workload import (
@@ -243,7 +244,13 @@ class FakeWorkloads:
         if fake is not None and (spec.canary is not None or status.canary is not None):
             self.reads.append(("canary", canary_name(guarded[DEPLOYMENT])))
             ready = fake.ready and fake.version.image not in self.never_ready
-            canary = CanaryWorkload(fake.replicas, fake.replicas if ready else 0, fake.version)
+            source = _as_manifest(namespace, guarded[DEPLOYMENT], deployment)
+            canary = CanaryWorkload(
+                fake.replicas,
+                fake.replicas if ready else 0,
+                fake.version,
+                current=derived_from(fake.manifest, source),
+            )
         rollout = self._rollout(deployment)
         if (namespace, guarded[DEPLOYMENT]) in self.target_ready:
             rollout["ready_replicas"] = self.target_ready[namespace, guarded[DEPLOYMENT]]

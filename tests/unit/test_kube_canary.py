@@ -134,11 +134,22 @@ def test_the_canary_is_read_only_when_one_can_exist() -> None:
     apps = Apps()
     kube = adapter(apps)
     run(kube, EnsureCanary(V2, "MODEL_VERSION", 1))
-    apps.objects["fraud-scorer-canary"]["status"] = {"readyReplicas": 1}
+    apps.objects["fraud-scorer-canary"]["status"] = {"readyReplicas": 1, "updatedReplicas": 1}
     workload = asyncio.run(kube.read_workload(NS, SPEC, ModelDeploymentStatus()))
     assert workload.canary is not None
     assert (workload.canary.replicas, workload.canary.ready_replicas) == (1, 1)
     assert workload.canary.version == V2
+    assert workload.canary.current
+
+    # Rolling to a new template: its old pods are Ready, but not what the step is about.
+    apps.objects["fraud-scorer-canary"]["status"] = {"readyReplicas": 1, "updatedReplicas": 0}
+    workload = asyncio.run(kube.read_workload(NS, SPEC, ModelDeploymentStatus()))
+    assert workload.canary is not None and workload.canary.ready_replicas == 0
+
+    # The target's template changed: the canary is no longer derived from it.
+    apps.objects["fraud-scorer"]["spec"]["template"]["metadata"]["labels"]["tier"] = "gold"
+    workload = asyncio.run(kube.read_workload(NS, SPEC, ModelDeploymentStatus()))
+    assert workload.canary is not None and not workload.canary.current
 
     apps.calls.clear()
     plain = ModelDeploymentSpec.model_validate({"targetRef": {"name": "fraud-scorer"}})

@@ -11,6 +11,7 @@ import pytest
 from modelguard.core.api import CanaryPhase, Phase
 from modelguard.core.canary import MODEL_DEPLOYMENT_LABEL
 from modelguard.core.workload import DeleteCanary, EnsureCanary, Scale, ScaleCanary, SetVersion
+from modelguard.runtime.reconciler import Reconciler
 from tests.unit.fakes import CrashError
 from tests.unit.test_reconciler import BAD, GOOD, KILL, NAME, NS, RELEASE, World, running, spec
 
@@ -228,3 +229,51 @@ async def test_http_route_mode_is_reported_as_not_supported_yet() -> None:
     condition = next(c for c in world.status().conditions if c.type == "InvalidSpec")
     assert "not supported yet" in condition.message
     assert world.runs() == running(1)
+
+
+async def test_a_kill_with_an_invalid_spec_stops_the_canary_too() -> None:
+    world = world_with(canary_spec())
+    await drive(world, at_step(0))
+    broken = canary_spec()
+    broken["analysis"]["checks"][0]["query"] = "model_accuracy{version='{{nope}}'}"
+    world.kube.edit_spec(NS, NAME, {**broken, "killSwitch": KILL})
+    await world.reconcile()
+    assert world.status().phase is Phase.KILLED
+    assert world.deployment().replicas == 0
+    assert world.kube.canaries[NS, CANARY].replicas == 0
+    world.kube.edit_spec(NS, NAME, {**broken, "killSwitch": RELEASE})
+    await world.reconcile()
+    assert world.deployment().replicas == 9
+    assert world.kube.canaries[NS, CANARY].replicas == 1
+    assert world.status().canary is not None
+    assert world.status().canary.saved_replicas is None  # type: ignore[union-attr]
+
+
+async def test_a_changed_target_template_derives_the_canary_again() -> None:
+    world = world_with(canary_spec())
+    await drive(world, at_step(0))
+    before = world.status().canary
+    assert before is not None and before.ready_at is not None
+    world.deployment().env["LOG_LEVEL"] = "debug"  # GitOps changed something else
+    world.clock.advance(STEP)
+    await world.reconcile()
+    env = world.kube.canaries[NS, CANARY].manifest["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "LOG_LEVEL", "value": "debug"} in env["env"]
+    after = world.status().canary
+    assert after is not None and after.step == 0
+    assert after.ready_at is not None and after.ready_at > before.ready_at  # started over
+    assert target_writes(world) == []
+
+
+async def test_dry_run_holds_a_canary_it_never_creates_without_failing_it() -> None:
+    world = world_with(canary_spec())
+    for _ in range(3):
+        dry = Reconciler(world.kube, world.prometheus, world.clock, dry_run=True)
+        await dry.reconcile(NS, NAME)
+        world.clock.advance(timedelta(minutes=30))  # well past readyDeadline
+    assert (NS, CANARY) not in world.kube.canaries
+    status = world.status()
+    assert status.quarantined_versions == []
+    assert status.canary is not None and status.canary.phase is CanaryPhase.PROGRESSING
+    dry_run = next(c for c in status.conditions if c.type == "DryRun")
+    assert "would run canary Deployment fraud-scorer-canary at version v2" in dry_run.message

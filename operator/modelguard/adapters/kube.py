@@ -233,7 +233,7 @@ class KubeAdapter:
             **_rollout(deployment),
             service=service,
             fallback_ready_pods=fallback_ready,
-            canary=read_canary(self._apps, self._read, namespace, spec, _container)
+            canary=read_canary(self._apps, self._read, namespace, spec, deployment, _container)
             if canary_in_play(spec, status.canary is not None)
             else None,
         )

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelguard.core.api import ModelDeploymentSpec, ModelVersion
 from modelguard.core.canary import Owner, build_for, canary_name
-from modelguard.core.canary.manifest import TEMPLATE_HASH_ANNOTATION
+from modelguard.core.canary.manifest import TEMPLATE_HASH_ANNOTATION, derived_from
 from modelguard.core.workload import (
     CanaryAction,
     CanaryWorkload,
@@ -39,6 +39,7 @@ def read_canary(
     read: Reader,
     namespace: str,
     spec: ModelDeploymentSpec,
+    target: dict[str, Any],
     container_of: Callable[[dict[str, Any], str | None], dict[str, Any] | None],
 ) -> CanaryWorkload | None:
     body = read(apps.read_namespaced_deployment, canary_name(spec.target_ref.name), namespace)
@@ -53,10 +54,17 @@ def read_canary(
         )
         version = ModelVersion(image=container.get("image"), model_tag=tag)
     status = body.get("status") or {}
+    observed = int(status.get("observedGeneration", 0)) >= int(
+        body["metadata"].get("generation", 0)
+    )
+    # Ready pods of the current template only: while the canary itself rolls (derived
+    # again), its old pods are Ready but are not what the step is about.
+    ready = min(int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0)))
     return CanaryWorkload(
         replicas=int(body["spec"].get("replicas", 1)),
-        ready_replicas=int(status.get("readyReplicas", 0)),
+        ready_replicas=ready if observed else 0,
         version=version,
+        current=derived_from(body, target),
     )
 
 

@@ -33,8 +33,9 @@ class CanaryWorkload:
     """The sibling `<target>-canary` Deployment that modelguard owns (core.canary)."""
 
     replicas: int
-    ready_replicas: int = 0
+    ready_replicas: int = 0  # Ready pods of its current template
     version: ModelVersion | None = None
+    current: bool = True  # derived from the target's pod template as it is now
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ class Rules:
     failure_threshold: int
     automatic: bool  # spec.rollback.automatic: false = report only, never abort
     tag_env: str
+    # Dry run: the canary is never created, so never Ready; that is no reason to fail it.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,10 @@ def _progress(
             )
     weight = spec.steps[canary.step]
     planned = weights(stable_ready, weight, spec.max_canary_replicas, spec.max_weight_overshoot)
-    fresh = seen is not None and canary.version.same(seen.version)
+    fresh = seen is not None and seen.current and canary.version.same(seen.version)
+    if seen is not None and not fresh and canary.ready_at is not None:
+        # Derived again (the target's template changed): its pods start over, the step too.
+        canary = _with(canary, step_started_at=now, ready_at=None, passing_since=None)
     if planned.reachable:
         replicas, message = planned.replicas, ""
     else:
@@ -289,7 +294,8 @@ def _progress(
     if canary.ready_at is None and all_ready:
         canary = _with(canary, ready_at=now)
     deadline = parse_duration(spec.ready_deadline)
-    if planned.reachable and canary.ready_at is None and now - canary.step_started_at > deadline:
+    late = now - canary.step_started_at > deadline
+    if planned.reachable and canary.ready_at is None and late and not rules.dry_run:
         why = (
             f"{ConditionReason.CANARY_NOT_READY}: {ready}/{replicas} canary pods Ready "
             f"{spec.ready_deadline} after step {canary.step + 1} began"

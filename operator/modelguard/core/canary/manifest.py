@@ -24,6 +24,10 @@ MODEL_DEPLOYMENT_LABEL = f"{GROUP}/model-deployment"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 TEMPLATE_HASH_ANNOTATION = f"{GROUP}/template-hash"
 CANARY_OF_ANNOTATION = f"{GROUP}/canary-of"
+# The hash of the target's pod template the canary was derived from: when the target's
+# template changes (anything but the version, which a canary never moves on it), the
+# canary is derived again and its step starts over (as Flagger does on a new revision).
+SOURCE_HASH_ANNOTATION = f"{GROUP}/source-hash"
 # Set by the ReplicaSet controller per template; copied, it would tie the canary's pods
 # to the target's ReplicaSet hash.
 _POD_TEMPLATE_HASH = "pod-template-hash"
@@ -114,6 +118,7 @@ def build_canary(
             "annotations": {
                 CANARY_OF_ANNOTATION: meta["name"],
                 TEMPLATE_HASH_ANNOTATION: template_hash(template),
+                SOURCE_HASH_ANNOTATION: template_hash(spec["template"]),
             },
             "ownerReferences": [
                 {
@@ -131,6 +136,14 @@ def build_canary(
         if kept in spec:
             body["spec"][kept] = copy.deepcopy(spec[kept])
     return body
+
+
+def derived_from(canary: dict[str, Any], target: dict[str, Any]) -> bool:
+    """Whether `canary` was built from the target's pod template as it is now."""
+    annotations = canary.get("metadata", {}).get("annotations") or {}
+    return bool(
+        annotations.get(SOURCE_HASH_ANNOTATION) == template_hash(target["spec"]["template"])
+    )
 
 
 def build_for(

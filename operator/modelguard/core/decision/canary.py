@@ -9,6 +9,8 @@ Canary condition) with its actions, so the reconciler writes it before acting on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from modelguard.core import canary as machine
 from modelguard.core import conditions as cond
@@ -17,6 +19,7 @@ from modelguard.core.api import (
     CanaryStatus,
     CheckResult,
     Evaluation,
+    KillSwitchStatus,
     ModelDeploymentSpec,
     QuarantinedVersion,
     RollbackRequest,
@@ -28,6 +31,9 @@ from modelguard.core.decision.evidence import evidence
 from modelguard.core.evaluation import overall
 from modelguard.core.reasons import ConditionReason
 from modelguard.core.workload import Workload
+
+if TYPE_CHECKING:  # plan imports this module
+    from modelguard.core.decision.plan import KillSwitchOnly
 
 
 def _record(draft: Draft, spec: ModelDeploymentSpec, tick: machine.Tick, env: str) -> None:
@@ -55,12 +61,13 @@ def _record(draft: Draft, spec: ModelDeploymentSpec, tick: machine.Tick, env: st
         apply_version(draft, canary.version, env)
 
 
-def _rules(spec: ModelDeploymentSpec, env: str) -> machine.Rules:
+def _rules(spec: ModelDeploymentSpec, env: str, dry_run: bool) -> machine.Rules:
     analysis = spec.analysis
     return machine.Rules(
         failure_threshold=analysis.failure_threshold if analysis else 1,
         automatic=spec.rollback.automatic,
         tag_env=env,
+        dry_run=dry_run,
     )
 
 
@@ -106,6 +113,8 @@ def step(
     workload: Workload,
     results: Sequence[CheckResult] | None,
     env: str,
+    *,
+    dry_run: bool = False,
 ) -> bool:
     """The canary's tick. True: the canary holds this reconcile (Progressing, or being
     removed), so nothing else is decided; False: the rest of plan() runs as usual."""
@@ -134,7 +143,7 @@ def step(
         seen,
         judged,
         draft.now,
-        _rules(spec, env),
+        _rules(spec, env, dry_run),
         target_rolled_out=_rolled_out(canary, workload),
     )
     _record(draft, spec, tick, env)
@@ -171,3 +180,20 @@ def released(draft: Draft, spec: ModelDeploymentSpec, env: str) -> None:
     canary = draft.status.canary
     if canary is not None:
         _record(draft, spec, machine.released(canary, draft.now), env)
+
+
+def kill_only(
+    running: CanaryStatus,
+    after: KillSwitchStatus,
+    before: KillSwitchStatus,
+    kill_switch: KillSwitchOnly,
+    now: datetime,
+) -> machine.Tick:
+    """An invalid spec's kill switch stops (and its release restores) the canary too."""
+    if after.engaged:
+        saved = after.saved
+        scaled = saved is None or saved.replicas is not None
+        return machine.killed(running, kill_switch.workload.canary, scaled=scaled)
+    if before.engaged:
+        return machine.released(running, now)
+    return machine.Tick(status=running)

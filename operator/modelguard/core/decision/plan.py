@@ -85,14 +85,14 @@ def plan(
 
     # A canary's evaluation is the canary's (template_values): never the current's.
     canary_results = obs.evaluation if _canary_evaluated(running_canary) else None
-    if canary.step(draft, spec, workload, canary_results, env):
+    if canary.step(draft, spec, workload, canary_results, env, dry_run=obs.dry_run):
         return finish(draft, spec, generation)
     if canary_results is not None:
         return finish(draft, spec, generation)
 
     follow_desired(draft, spec, workload, env)
     if running_canary is None and draft.status.canary is not None:
-        canary.step(draft, spec, workload, None, env)  # started now: create it now
+        canary.step(draft, spec, workload, None, env, dry_run=obs.dry_run)  # create it now
     track_rollout(draft, workload)
     if (
         draft.status.pending_action is None
@@ -235,8 +235,13 @@ def invalid_spec(
         history = record_kill_switch(
             history, ks, step.status, step.released, kill_switch.requested_by, now
         )
+        running_canary = status.canary
         ks, actions = step.status, step.actions
         events.extend(step.events)
+        if running_canary is not None:
+            # The canary is part of the model the switch stops, a typo included.
+            stopped = canary.kill_only(running_canary, ks, status.kill_switch, kill_switch, now)
+            running_canary, actions = stopped.status, (*actions, *stopped.actions)
         if ks.engaged:
             ks_condition = ("True", kill_reason(ks), kill_message(ks))
         else:
@@ -246,6 +251,7 @@ def invalid_spec(
             "observed_generation": generation,
             "kill_switch": ks,
             "kill_switch_history": history,
+            **({"canary": running_canary} if kill_switch is not None and status.canary else {}),
         }
     )
     readiness = phase_of(None, new)
