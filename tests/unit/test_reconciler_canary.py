@@ -10,6 +10,7 @@ import pytest
 
 from modelguard.core.api import CanaryPhase, Phase
 from modelguard.core.canary import MODEL_DEPLOYMENT_LABEL
+from modelguard.core.ports import QueryResult
 from modelguard.core.workload import DeleteCanary, EnsureCanary, Scale, ScaleCanary, SetVersion
 from modelguard.runtime.reconciler import Reconciler
 from tests.unit.fakes import CrashError
@@ -277,3 +278,15 @@ async def test_dry_run_holds_a_canary_it_never_creates_without_failing_it() -> N
     assert status.canary is not None and status.canary.phase is CanaryPhase.PROGRESSING
     dry_run = next(c for c in status.conditions if c.type == "DryRun")
     assert "would run canary Deployment fraud-scorer-canary at version v2" in dry_run.message
+
+
+async def test_bad_promql_in_a_canary_check_is_an_invalid_spec_not_a_silent_hold() -> None:
+    world = world_with(canary_spec())
+    await drive(world, at_step(0))
+    world.prometheus.answers['version="v2"'] = QueryResult(
+        error='bad PromQL: invalid parameter "query": 1:14: parse error', invalid_query=True
+    )
+    await drive(world, lambda w: w.status().phase is Phase.INVALID)
+    condition = next(c for c in world.status().conditions if c.type == "InvalidSpec")
+    assert condition.reason == "InvalidQuery"
+    assert world.status().quarantined_versions == []

@@ -52,10 +52,14 @@ def _promoted(status: ModelDeploymentStatus) -> bool:
 
 
 def invalid_queries(status: ModelDeploymentStatus) -> list[CheckResult]:
-    """The checks of the last evaluation of the running version whose query Prometheus
-    refused as bad PromQL: a spec problem, reported like one (phase Invalid)."""
+    """The checks of the last evaluation of the running version (or of the canary) whose
+    query Prometheus refused as bad PromQL: a spec problem, reported like one (phase
+    Invalid)."""
     last, current = status.last_evaluation, status.current_version
-    if last is None or current is None or last.version != current.name:
+    judged = {current.name} if current is not None else set()
+    if status.canary is not None:  # a canary's evaluation is of the canary
+        judged.add(status.canary.version.name)
+    if last is None or last.version not in judged:
         return []
     return [c for c in last.checks if c.reason == CheckReason.INVALID_QUERY]
 
