@@ -39,7 +39,6 @@ from modelguard.core.api.canary import (
     HTTPRouteTraffic,
     TrafficMode,
 )
-from modelguard.core.api.canary_status import CanaryPhase, CanaryStatus
 from modelguard.core.api.resource import (
     ModelDeployment,
 )
@@ -58,6 +57,8 @@ from modelguard.core.api.spec import (
     VersionSpec,
 )
 from modelguard.core.api.status import (
+    CanaryPhase,
+    CanaryStatus,
     CheckResult,
     Condition,
     Evaluation,
