@@ -125,6 +125,8 @@ def build_crd() -> dict[str, Any]:
                         _column("Current", ".status.currentVersion.name"),
                         _column("Stable", ".status.stableVersion.name"),
                         _column("Killed", ".status.killSwitch.engaged", "boolean"),
+                        _column("Canary", ".status.canary.version.name"),
+                        _column("Weight", ".status.canary.desiredWeight", "integer", 1),
                         _column("Failures", ".status.consecutiveFailures", "integer", 1),
                         _column("Age", ".metadata.creationTimestamp", "date"),
                     ],

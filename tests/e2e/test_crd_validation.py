@@ -94,6 +94,14 @@ def _set(value: Any, *path: str | int) -> Callable[[Spec], None]:
     return mutate
 
 
+def _all(*mutations: Callable[[Spec], None]) -> Callable[[Spec], None]:
+    def mutate(spec: Spec) -> None:
+        for m in mutations:
+            m(spec)
+
+    return mutate
+
+
 def _first_check(**fields: Any) -> Callable[[Spec], None]:
     def mutate(spec: Spec) -> None:
         spec["analysis"]["checks"][0].update(fields)
@@ -271,6 +279,31 @@ INVALID: list[tuple[str, Callable[[Spec], None], tuple[str, ...]]] = [
         "receiver-url-in-the-spec",
         _receiver(urlSecretRef=None, url="https://hooks.example.com/x"),
         ("spec.notifications.receivers[1].urlSecretRef", "Required value"),
+    ),
+    (
+        "canary-steps-descending",
+        _set({"steps": [50, 20]}, "canary"),
+        ("spec.canary.steps", "steps must be strictly ascending"),
+    ),
+    (
+        "canary-step-repeated",
+        _set({"steps": [20, 20]}, "canary"),
+        ("spec.canary.steps[1]", "Duplicate value"),
+    ),
+    (
+        "canary-step-100",
+        _set({"steps": [20, 100]}, "canary"),
+        ("spec.canary.steps[1]", "less than or equal to 99"),
+    ),
+    (
+        "canary-httpRoute-without-route",
+        _set({"steps": [20], "traffic": {"mode": "httpRoute"}}, "canary"),
+        ("spec.canary.traffic.httpRoute", "mode httpRoute needs httpRoute.name"),
+    ),
+    (
+        "canary-without-analysis",
+        _all(_set({"steps": [20]}, "canary"), _del("analysis")),
+        ("spec.canary", "canary needs version and analysis"),
     ),
 ]
 

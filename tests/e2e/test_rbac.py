@@ -36,7 +36,8 @@ GROUP = "modelguard.io"
 
 # (apiGroup, resource) -> verbs the operator needs: the role must grant at least these.
 REQUIRED: dict[tuple[str, str], set[str]] = {
-    ("apps", "deployments"): {"get", "list", "watch", "patch"},
+    # create, delete: the <target>-canary Deployment of a spec.canary.
+    ("apps", "deployments"): {"get", "list", "watch", "patch", "create", "delete"},
     ("", "services"): {"get", "patch"},
     ("", "pods"): {"list"},
     # patch: the modelguard.io/restore finalizer, added and removed with a JSON patch.
@@ -50,7 +51,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("", "namespaces"): {"get", "list", "watch"},
     (GROUP, "modeldeployments"): {"get", "list", "watch", "patch"},
     (GROUP, "modeldeployments/status"): {"get", "patch", "update"},
-    ("apps", "deployments"): {"get", "list", "watch", "patch"},
+    ("apps", "deployments"): {"get", "list", "watch", "patch", "create", "delete"},
     ("", "services"): {"get", "list", "watch", "patch"},
     ("", "pods"): {"get", "list", "watch"},
     ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "watch"},
@@ -297,9 +298,8 @@ def test_operator_cannot_overreach(as_operator: k8s.ApiClient, workload: str) ->
         "list secrets": _status(core.list_namespaced_secret, ns),
         "get secret": _status(core.read_namespaced_secret, "prom-auth", ns),
         "list secrets cluster-wide": _status(core.list_secret_for_all_namespaces),
-        "delete deployment": _status(apps.delete_namespaced_deployment, "scorer", ns),
-        "create deployment": _status(
-            apps.create_namespaced_deployment,
+        "create replicaset": _status(
+            apps.create_namespaced_replica_set,
             ns,
             {"metadata": {"name": "rogue"}, "spec": {"selector": {}, "template": {}}},
         ),

@@ -24,15 +24,22 @@ from modelguard.core.api import (
     ModelDeploymentStatus,
     ModelVersion,
 )
+from modelguard.core.canary import Owner, build_for, canary_name
+from modelguard.core.canary.manifest import derived_from
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.ports import ModelDeploymentBody, QueryResult, Workloads
 from modelguard.core.workload import (
     Action,
+    CanaryAction,
+    CanaryWorkload,
+    DeleteCanary,
     Event,
     Progressing,
     Scale,
+    ScaleCanary,
     ServiceState,
     SetSelector,
+    SetVersion,
     Workload,
 )
 from modelguard.runtime.evaluator import MetricsFactory
@@ -53,6 +60,16 @@ class FakeDeployment:
 
 
 @dataclass
+class FakeCanary:
+    """The `<target>-canary` Deployment, as the operator built it (manifest kept)."""
+
+    version: ModelVersion
+    replicas: int
+    manifest: dict[str, Any]
+    ready: bool = True  # its pods become Ready at once (unless the image is never_ready)
+
+
+@dataclass
 class Posted:
     name: str | None
     event: Event
@@ -69,6 +86,9 @@ class FakeWorkloads:
         self.ready_pods: dict[str, list[dict[str, str]]] = {}  # namespace -> pod labels
         self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.canaries: dict[tuple[str, str], FakeCanary] = {}  # by the canary's name
+        # Ready pods of the target, when fewer than its replicas (a rollout, pods lost).
+        self.target_ready: dict[tuple[str, str], int] = {}
         # Images whose pods never become Ready (crash loop, image pull error), like the
         # harness's kwok stage: the rollout to them never completes.
         self.never_ready: set[str] = set()
@@ -219,12 +239,28 @@ class FakeWorkloads:
         autoscaler = None
         if spec.kill_switch.enabled and not status.kill_switch.engaged:
             autoscaler = self.autoscalers.get((namespace, guarded[DEPLOYMENT]))
+        canary: CanaryWorkload | None = None
+        fake = self.canaries.get((namespace, canary_name(guarded[DEPLOYMENT])))
+        if fake is not None and (spec.canary is not None or status.canary is not None):
+            self.reads.append(("canary", canary_name(guarded[DEPLOYMENT])))
+            ready = fake.ready and fake.version.image not in self.never_ready
+            source = _as_manifest(namespace, guarded[DEPLOYMENT], deployment)
+            canary = CanaryWorkload(
+                fake.replicas,
+                fake.replicas if ready else 0,
+                fake.version,
+                current=derived_from(fake.manifest, source),
+            )
+        rollout = self._rollout(deployment)
+        if (namespace, guarded[DEPLOYMENT]) in self.target_ready:
+            rollout["ready_replicas"] = self.target_ready[namespace, guarded[DEPLOYMENT]]
         return Workload(
             exists=True,
             uid=f"uid-{guarded[DEPLOYMENT]}",
             container=deployment.container,
             version=ModelVersion(image=deployment.image, model_tag=deployment.env.get(tag_env)),
-            **self._rollout(deployment),
+            canary=canary,
+            **rollout,
             service=service,
             fallback_ready_pods=fallback_ready,
             autoscaler=autoscaler,
@@ -261,11 +297,38 @@ class FakeWorkloads:
                 raise LookupError(f"Deployment {spec.target_ref.name!r} not found")
             if isinstance(action, Scale):
                 deployment.replicas = action.replicas
-            else:
+            elif isinstance(action, SetVersion):
                 if action.version.image is not None:
                     deployment.image = action.version.image
                 if action.version.model_tag is not None:
                     deployment.env[action.tag_env] = action.version.model_tag
+        self.applied.append(action)
+        self.timeline.append(repr(action))
+        if self._crash_after is not None and self._crash_after(action):
+            self._crash_after = None
+            raise CrashError(f"crashed after applying {action!r}")
+
+    async def apply_canary(
+        self, namespace: str, spec: ModelDeploymentSpec, owner: Owner, action: CanaryAction
+    ) -> None:
+        """As the adapter: the canary is built from the target (only read) and written."""
+        if self._crash_on is not None and self._crash_on(action):
+            self._crash_on = None
+            raise CrashError(f"crashed before applying {action!r}")
+        key = (namespace, canary_name(spec.target_ref.name))
+        if isinstance(action, DeleteCanary):
+            self.canaries.pop(key, None)
+        elif isinstance(action, ScaleCanary):
+            if key in self.canaries:
+                self.canaries[key].replicas = action.replicas
+        else:
+            target = self.deployments.get((namespace, spec.target_ref.name))
+            if target is None:
+                raise LookupError(f"Deployment {spec.target_ref.name!r} not found")
+            manifest = build_for(
+                _as_manifest(namespace, spec.target_ref.name, target), spec, owner, action
+            )
+            self.canaries[key] = FakeCanary(action.version, action.replicas, manifest)
         self.applied.append(action)
         self.timeline.append(repr(action))
         if self._crash_after is not None and self._crash_after(action):
@@ -287,6 +350,26 @@ class FakeWorkloads:
         meta = body["metadata"]
         kind = body.get("kind", api.KIND)
         self.posted.append(Posted(name, event, f"{kind} {meta['namespace']}/{meta['name']}"))
+
+
+def _as_manifest(namespace: str, name: str, deployment: FakeDeployment) -> dict[str, Any]:
+    """The fake Deployment as the API server would return it (the canary's source)."""
+    env = [{"name": k, "value": v} for k, v in deployment.env.items()]
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": deployment.replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name, "pod-template-hash": "abc"}},
+                "spec": {
+                    "containers": [
+                        {"name": deployment.container, "image": deployment.image, "env": env}
+                    ]
+                },
+            },
+        },
+    }
 
 
 class FakeMetrics:

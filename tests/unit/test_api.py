@@ -28,6 +28,7 @@ from modelguard.core.api import (
     ProportionTest,
     QuarantinedVersion,
     RollbackRequest,
+    TrafficMode,
     VersionStatus,
 )
 from modelguard.core.statistics import Direction
@@ -573,6 +574,29 @@ CEL_VIOLATIONS: dict[tuple[str, str], tuple[Mutation, tuple[str | int, ...]]] = 
         _set("killSwitch.enabled", True),
         ("killSwitch",),
     ),
+    (".spec", "canary needs version and analysis"): (
+        _all(_set("canary", {"steps": [10]}), _set("version", DELETE)),
+        (),
+    ),
+    (".spec.canary.steps", "steps must be strictly ascending"): (
+        _set("canary", {"steps": [20, 10]}),
+        ("canary",),
+    ),
+    (".spec.canary.stepDuration", "must be at least 1s"): (
+        _set("canary", {"steps": [10], "stepDuration": "500ms"}),
+        ("canary", "stepDuration"),
+    ),
+    (".spec.canary.readyDeadline", "must be at least 1s"): (
+        _set("canary", {"steps": [10], "readyDeadline": "0s"}),
+        ("canary", "readyDeadline"),
+    ),
+    (
+        ".spec.canary.traffic",
+        "mode httpRoute needs httpRoute.name, stableBackend and canaryBackend",
+    ): (
+        _set("canary", {"steps": [10], "traffic": {"mode": "httpRoute"}}),
+        ("canary", "traffic"),
+    ),
     (".spec.killSwitch", "mode fallback needs fallback.serviceName and fallback.selector"): (
         _all(_set("killSwitch.mode", "fallback"), _set("killSwitch.fallback", DELETE)),
         ("killSwitch",),
@@ -596,3 +620,53 @@ def test_every_cel_rule_has_the_same_pydantic_rule(path: str, message: str) -> N
     assert len(errors) == 1, errors
     assert errors[0]["msg"] == f"Value error, {message}"
     assert errors[0]["loc"] == loc
+
+
+# --------------------------------------------------------------------------- spec.canary
+
+
+def test_canary_defaults() -> None:
+    canary = parse({**base(), "canary": {"steps": [5, 20, 50]}}).canary
+    assert canary is not None
+    assert canary.steps == [5, 20, 50]
+    assert (canary.step_duration, canary.ready_deadline) == ("10m", "10m")
+    assert canary.traffic.mode is TrafficMode.REPLICAS
+    assert canary.traffic.http_route is None
+    assert canary.max_canary_replicas == 10
+    assert canary.track_label == "modelguard.io/track"
+    assert canary.max_weight_overshoot == 10
+
+
+def test_no_canary_is_the_in_place_default() -> None:
+    assert parse(base()).canary is None
+
+
+@pytest.mark.parametrize(
+    "canary",
+    [
+        pytest.param({"steps": []}, id="no-steps"),
+        pytest.param({"steps": [0, 10]}, id="step-zero"),
+        pytest.param({"steps": [10, 100]}, id="step-100"),
+        pytest.param({"steps": [10, 10]}, id="step-repeated"),
+        pytest.param({"steps": [10], "maxCanaryReplicas": 0}, id="no-replicas"),
+        pytest.param({"steps": [10], "trackLabel": "bad label"}, id="bad-label-key"),
+        pytest.param({"steps": [10], "trackLabel": "a/" + "x" * 64}, id="label-name-too-long"),
+        pytest.param({"steps": [10], "traffic": {"mode": "mesh"}}, id="unknown-mode"),
+        pytest.param({"steps": [10], "surprise": 1}, id="unknown-field"),
+    ],
+)
+def test_bad_canaries_are_refused(canary: Raw) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        parse({**base(), "canary": canary})
+
+
+def test_http_route_mode_with_its_fields_parses() -> None:
+    route = {"name": "fraud", "stableBackend": "fraud-stable", "canaryBackend": "fraud-canary"}
+    canary = parse(
+        {
+            **base(),
+            "canary": {"steps": [1, 5], "traffic": {"mode": "httpRoute", "httpRoute": route}},
+        }
+    ).canary
+    assert canary is not None and canary.traffic.http_route is not None
+    assert canary.traffic.http_route.canary_backend == "fraud-canary"

@@ -430,3 +430,48 @@ def test_proportion_text(evidence: dict[str, Any], text: str) -> None:
 def test_the_fleet_verdict_line_shows_the_proportion_interval() -> None:
     line = views.last_verdict(views.view(with_proportion(UNDECIDED)))
     assert "accuracy-ab diff -0.0500 in [-0.0996, -0.0004] n=1000/1000" in line
+
+
+def canary_in_progress() -> dict[str, Any]:
+    """v2.5 at the second of three steps, beside the stable 2.3.1."""
+    obj = degraded()
+    obj["spec"]["canary"] = {"steps": [5, 20, 50]}
+    obj["status"]["phase"] = "Progressing"
+    obj["status"]["canary"] = {
+        "version": {"image": "registry.example/fraud-scorer:2.5.0"},
+        "phase": "Progressing",
+        "step": 1,
+        "desiredWeight": 20,
+        "actualWeight": 18.2,
+        "canaryReplicas": 2,
+        "canaryReadyReplicas": 2,
+        "stableReadyReplicas": 9,
+        "startedAt": "2026-11-20T11:00:00Z",
+        "stepStartedAt": "2026-11-20T11:40:00Z",
+        "readyAt": "2026-11-20T11:41:00Z",
+    }
+    return obj
+
+
+def test_status_shows_the_canary_step_and_weights() -> None:
+    out = cli_render.status_table([canary_in_progress(), degraded()], all_namespaces=True)
+    assert "CANARY" in out.splitlines()[0].split()
+    assert "2.5.0 20%/18.2%" in out
+    detail = cli_render.status_detail(canary_in_progress(), NOW)
+    assert (
+        "Canary:       2.5.0 Progressing, step 2/3: 20% desired, 18.2% actual "
+        "(2/2 canary, 9 stable Ready)"
+    ) in detail
+
+
+def test_no_canary_column_without_a_canary() -> None:
+    out = cli_render.status_table([degraded()], all_namespaces=False)
+    assert "CANARY" not in out
+    assert "Canary:" not in cli_render.status_detail(degraded(), NOW)
+
+
+def test_a_canary_stopped_by_the_kill_switch_says_so() -> None:
+    obj = canary_in_progress()
+    obj["status"]["canary"]["savedReplicas"] = 2
+    detail = cli_render.status_detail(obj, NOW)
+    assert "stopped by the kill switch (saved replicas 2)" in detail

@@ -93,6 +93,13 @@ def test_printer_columns(version: Node) -> None:
     assert columns["Stable"]["jsonPath"] == ".status.stableVersion.name"
     assert columns["Killed"]["jsonPath"] == ".status.killSwitch.engaged"
     assert columns["Killed"]["type"] == "boolean"
+    assert columns["Canary"]["jsonPath"] == ".status.canary.version.name"
+    assert columns["Weight"] == {
+        "name": "Weight",
+        "type": "integer",
+        "jsonPath": ".status.canary.desiredWeight",
+        "priority": 1,
+    }
     assert columns["Age"] == {
         "name": "Age",
         "type": "date",
@@ -172,6 +179,7 @@ def test_spec_schema_mirrors_the_models(version: Node) -> None:
         "rollback",
         "killSwitch",
         "notifications",
+        "canary",
     }
     assert spec["required"] == ["targetRef"]
     checks = spec["properties"]["analysis"]["properties"]["checks"]
@@ -182,6 +190,9 @@ def test_spec_schema_mirrors_the_models(version: Node) -> None:
     assert selector["additionalProperties"] == {"type": "string"}
     assert selector["minProperties"] == 1
     assert "minItems" not in selector
+    steps = spec["properties"]["canary"]["properties"]["steps"]
+    assert steps["x-kubernetes-list-type"] == "set"  # the API server refuses repeats
+    assert (steps["items"]["minimum"], steps["items"]["maximum"]) == (1, 99)
 
 
 def test_notification_receivers_are_a_list_map_of_known_formats_and_decisions(

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from modelguard.core import api
+from modelguard.core.canary import weights
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -35,6 +36,7 @@ def test_examples_exist() -> None:
         "argocd-application.yaml",
         "flux-kustomization.yaml",
         "notifications.yaml",
+        "canary-replicas.yaml",
     } <= files
     assert len(_model_deployments()) >= 2
 
@@ -133,3 +135,27 @@ def test_argocd_application_leaves_modelguards_fields_alone() -> None:
     assert "MODEL_VERSION" in jq
     assert "/spec/selector" in ignored[("", "Service")]["jsonPointers"]
     assert "/spec/killSwitch/enabled" in ignored[(api.GROUP, api.KIND)]["jsonPointers"]
+
+
+def test_canary_example_reaches_its_first_step() -> None:
+    """The example's replica count can carry its first step within the tolerance, and
+    the Service selects the canary's pods too (it carries every label of the target's)."""
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for f, d in _documents()
+        if f == "canary-replicas.yaml"
+    }
+    spec = api.ModelDeploymentSpec.model_validate(docs[api.KIND, "fraud-scorer"]["spec"])
+    assert spec.canary is not None
+    target = docs["Deployment", spec.target_ref.name]
+    first = weights(
+        target["spec"]["replicas"],
+        spec.canary.steps[0],
+        spec.canary.max_canary_replicas,
+        spec.canary.max_weight_overshoot,
+    )
+    assert first.reachable
+    pod_labels = target["spec"]["template"]["metadata"]["labels"]
+    selector = docs["Service", "fraud-scorer"]["spec"]["selector"]
+    assert selector.items() <= pod_labels.items()
+    assert spec.canary.track_label not in selector

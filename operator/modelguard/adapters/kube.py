@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from modelguard.adapters.kube_canary import apply_canary, canary_in_play, read_canary
 from modelguard.core import api
 from modelguard.core.api import (
     KillSwitchMode,
@@ -29,9 +30,11 @@ from modelguard.core.api import (
     ModelDeploymentStatus,
     ModelVersion,
 )
+from modelguard.core.canary import Owner
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.workload import (
     Action,
+    CanaryAction,
     Event,
     Progressing,
     Scale,
@@ -230,6 +233,9 @@ class KubeAdapter:
             **_rollout(deployment),
             service=service,
             fallback_ready_pods=fallback_ready,
+            canary=read_canary(self._apps, self._read, namespace, spec, deployment, _container)
+            if canary_in_play(spec, status.canary is not None)
+            else None,
         )
 
     def _read(self, method: Any, name: str, namespace: str) -> dict[str, Any] | None:
@@ -319,6 +325,11 @@ class KubeAdapter:
             # Strategic merge: env entries merge by name, other variables stay.
             patch["env"] = [{"name": action.tag_env, "value": action.version.model_tag}]
         return {"spec": {"template": {"spec": {"containers": [patch]}}}}
+
+    async def apply_canary(
+        self, namespace: str, spec: ModelDeploymentSpec, owner: Owner, action: CanaryAction
+    ) -> None:
+        await self._thread(apply_canary, self._apps, self._read, namespace, spec, owner, action)
 
     # ------------------------------------------------------------- Prometheus auth
 

@@ -11,6 +11,8 @@ from modelguard.cli.views import (
     NONE,
     View,
     age,
+    canary_short,
+    canary_text,
     desired_version,
     failures,
     kill_state,
@@ -33,12 +35,16 @@ from modelguard.core import api
 
 def status_table(objects: Sequence[Mapping[str, Any]], all_namespaces: bool) -> str:
     headers = ["NAME", "PHASE", "CURRENT", "STABLE", "DESIRED", "KILLED", "FAILURES"]
+    views = [view(obj) for obj in sorted(objects, key=lambda o: (_ns(o), _name(o)))]
+    # A CANARY column only while one runs somewhere: the table is otherwise as it was.
+    canaries = any(v.status is not None and v.status.canary is not None for v in views)
+    if canaries:
+        headers.append("CANARY")
     headers.append("LAST VERDICT")
     if all_namespaces:
         headers.insert(0, "NAMESPACE")
     rows = []
-    for obj in sorted(objects, key=lambda o: (_ns(o), _name(o))):
-        v = view(obj)
+    for v in views:
         st = v.status
         row = [
             v.name,
@@ -48,6 +54,7 @@ def status_table(objects: Sequence[Mapping[str, Any]], all_namespaces: bool) -> 
             desired_version(v),
             kill_state(v),
             failures(v),
+            *([canary_short(v)] if canaries else []),
             last_verdict(v),
         ]
         if all_namespaces:
@@ -169,6 +176,7 @@ def status_detail(obj: Mapping[str, Any], now: datetime) -> str:
         f"Desired:      {desired_version(v)}",
         f"Current:      {_version_line(st.current_version, now)}",
         f"Stable:       {_version_line(st.stable_version, now)}",
+        *([f"Canary:       {canary_text(v)}"] if st.canary is not None else []),
         "Kill switch:  " + "\n              ".join(_kill_detail(v, now)),
         f"Failures:     {failures(v)} consecutive",
     ]

@@ -144,6 +144,39 @@ def failures(v: View) -> str:
     return f"{count}/{analysis.get('failureThreshold', 3)}"
 
 
+def canary_short(v: View) -> str:
+    """The canary in a table cell: "v2 20%/18.2%" (desired / actual share)."""
+    canary = v.status.canary if v.status is not None else None
+    if canary is None:
+        return NONE
+    if canary.phase is not api.CanaryPhase.PROGRESSING:
+        return f"{canary.version.name} {canary.phase.value}"
+    return f"{canary.version.name} {canary.desired_weight}%/{number(canary.actual_weight)}%"
+
+
+def canary_text(v: View) -> str:
+    """The canary in a line: its step, the desired and the actual share, the pods."""
+    canary = v.status.canary if v.status is not None else None
+    if canary is None:
+        return NONE
+    wanted = v.spec.get("canary")
+    steps = wanted.get("steps") if isinstance(wanted, Mapping) else None
+    of = f"/{len(steps)}" if isinstance(steps, list) else ""
+    text = (
+        f"{canary.version.name} {canary.phase.value}, step {canary.step + 1}{of}: "
+        f"{canary.desired_weight}% desired, {number(canary.actual_weight)}% actual "
+        f"({canary.canary_ready_replicas}/{canary.canary_replicas} canary, "
+        f"{canary.stable_ready_replicas} stable Ready)"
+    )
+    if canary.saved_replicas is not None:
+        text += f"; stopped by the kill switch (saved replicas {canary.saved_replicas})"
+    elif canary.phase is api.CanaryPhase.PROGRESSING and canary.ready_at is None:
+        text += "; waiting for the canary's pods to be Ready"
+    if canary.message:
+        text += f"; {one_line(canary.message, 160)}"
+    return text
+
+
 def spec_checks(v: View) -> dict[str, Mapping[str, Any]]:
     analysis = v.spec.get("analysis")
     if not isinstance(analysis, Mapping):

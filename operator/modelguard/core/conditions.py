@@ -22,6 +22,8 @@ class ConditionType(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     # Only while the operator runs with MODELGUARD_DRY_RUN (see core.dryrun).
     DRY_RUN = "DryRun"
+    # Only once a canary ran (spec.canary): True while one is in progress.
+    CANARY = "Canary"
 
 
 # Short names, as the core has always spelled them.
@@ -32,6 +34,7 @@ KILL_SWITCH_ENGAGED = ConditionType.KILL_SWITCH_ENGAGED
 METRICS_AVAILABLE = ConditionType.METRICS_AVAILABLE
 INVALID_SPEC = ConditionType.INVALID_SPEC
 DRY_RUN = ConditionType.DRY_RUN
+CANARY = ConditionType.CANARY
 
 # Every condition a decision always writes (DryRun is written only in dry-run mode).
 ALL_TYPES = (READY, DEGRADED, ROLLED_BACK, KILL_SWITCH_ENGAGED, METRICS_AVAILABLE, INVALID_SPEC)

@@ -19,9 +19,19 @@ from datetime import datetime
 
 from modelguard.core import conditions as cond
 from modelguard.core.api import ModelDeploymentStatus
+from modelguard.core.canary import canary_name
 from modelguard.core.decision.model import Plan
 from modelguard.core.reasons import ConditionReason
-from modelguard.core.workload import Action, Event, Scale, SetVersion
+from modelguard.core.workload import (
+    Action,
+    DeleteCanary,
+    EnsureCanary,
+    Event,
+    Scale,
+    ScaleCanary,
+    SetSelector,
+    SetVersion,
+)
 
 EVENT_PREFIX = "[dry run, nothing applied] "
 
@@ -36,8 +46,20 @@ def describe(action: Action, deployment: str) -> str:
             f"set Deployment {deployment} to version {v.name} "
             f"(image={v.image}, modelTag={v.model_tag})"
         )
-    selector = ",".join(f"{k}={v}" for k, v in sorted(action.selector.items())) or "{}"
-    return f"switch Service {action.service} to selector {selector}"
+    if isinstance(action, SetSelector):
+        selector = ",".join(f"{k}={v}" for k, v in sorted(action.selector.items())) or "{}"
+        return f"switch Service {action.service} to selector {selector}"
+    ns, _, target = deployment.rpartition("/")
+    canary = f"{ns}/{canary_name(target)}" if ns else canary_name(target)
+    if isinstance(action, EnsureCanary):
+        return (
+            f"run canary Deployment {canary} at version {action.version.name} with "
+            f"{action.replicas} replicas"
+        )
+    if isinstance(action, ScaleCanary):
+        return f"scale canary Deployment {canary} to {action.replicas} replicas"
+    assert isinstance(action, DeleteCanary)
+    return f"delete canary Deployment {canary}"
 
 
 def would(actions: tuple[Action, ...], deployment: str) -> str:

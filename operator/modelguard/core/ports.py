@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelguard.core.canary import Owner
 from modelguard.core.reasons import CheckReason
-from modelguard.core.workload import Action, Event, Workload
+from modelguard.core.workload import Action, CanaryAction, Event, Workload
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,19 @@ class Workloads(Protocol):
     async def read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
     ) -> Workload:
-        """The guarded objects (core.guarded) and the fallback's Ready pods."""
+        """The guarded objects (core.guarded), the fallback's Ready pods, and the canary
+        Deployment when spec.canary or status.canary says there may be one."""
         ...
 
     async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:
         """Make one level-based change to the guarded objects; repeating it is harmless."""
+        ...
+
+    async def apply_canary(
+        self, namespace: str, spec: ModelDeploymentSpec, owner: Owner, action: CanaryAction
+    ) -> None:
+        """Create, re-derive, scale or delete the `<target>-canary` Deployment (owned by
+        `owner`, core.canary.manifest); the target is only read. Repeating it is harmless."""
         ...
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> str:

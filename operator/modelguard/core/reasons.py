@@ -46,6 +46,16 @@ class ConditionReason(StrEnum):
     NO_ANALYSIS = "NoAnalysis"
     KNOWN_GOOD = "KnownGood"
     ANALYSING = "Analysing"
+    CANARY = "Canary"  # Ready: a canary runs beside the stable version
+    # Canary (only written while spec.canary or status.canary is there)
+    CANARY_PROGRESSING = "CanaryProgressing"
+    CANARY_NOT_READY = "CanaryNotReady"
+    CANARY_WEIGHT_UNREACHABLE = "CanaryWeightUnreachable"
+    CANARY_PAUSED = "CanaryPaused"
+    CANARY_PROMOTING = "CanaryPromoting"
+    CANARY_PROMOTED = "CanaryPromoted"
+    CANARY_ABORTED = "CanaryAborted"  # also RolledBack
+    CANARY_CANCELLED = "CanaryCancelled"
 
 
 class EventReason(StrEnum):
@@ -71,6 +81,13 @@ class EventReason(StrEnum):
     KILL_SWITCH_RELEASED = "KillSwitchReleased"
     FALLBACK_SERVICE_NOT_FOUND = "FallbackServiceNotFound"
     FALLBACK_UNAVAILABLE = "FallbackUnavailable"
+    CANARY_STARTED = "CanaryStarted"
+    CANARY_STEP_ADVANCED = "CanaryStepAdvanced"
+    CANARY_WEIGHT_UNREACHABLE = "CanaryWeightUnreachable"
+    CANARY_PROMOTED = "CanaryPromoted"
+    CANARY_COMPLETED = "CanaryCompleted"
+    CANARY_ABORTED = "CanaryAborted"
+    CANARY_CANCELLED = "CanaryCancelled"
     RESTORED_ON_DELETE = "RestoredOnDelete"  # posted on the Deployment: the object is gone
 
 

@@ -29,6 +29,16 @@ class Progressing:
 
 
 @dataclass(frozen=True)
+class CanaryWorkload:
+    """The sibling `<target>-canary` Deployment that modelguard owns (core.canary)."""
+
+    replicas: int
+    ready_replicas: int = 0  # Ready pods of its current template
+    version: ModelVersion | None = None
+    current: bool = True  # derived from the target's pod template as it is now
+
+
+@dataclass(frozen=True)
 class Workload:
     """The observed Deployment (and, for the fallback kill switch, its Service)."""
 
@@ -49,6 +59,8 @@ class Workload:
     autoscaler: str | None = None  # name of an HPA that targets the Deployment
     problem: str = ""  # e.g. "container 'server' not found"
     uid: str = ""  # the Deployment's, to post Events about it once the ModelDeployment is gone
+    # The canary Deployment: None when it does not exist (or no canary is in play).
+    canary: CanaryWorkload | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,30 @@ class SetSelector:
     selector: dict[str, str] = field(default_factory=dict)
 
 
-Action = SetVersion | Scale | SetSelector
+@dataclass(frozen=True)
+class EnsureCanary:
+    """Make the canary Deployment exist with this version and replica count, its pod
+    template derived from the target's (core.canary.manifest). The target is only read."""
+
+    version: ModelVersion
+    tag_env: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ScaleCanary:
+    """Scale the canary Deployment, if it exists."""
+
+    replicas: int
+
+
+@dataclass(frozen=True)
+class DeleteCanary:
+    """Delete the canary Deployment; a no-op when it is gone."""
+
+
+CanaryAction = EnsureCanary | ScaleCanary | DeleteCanary
+Action = SetVersion | Scale | SetSelector | EnsureCanary | ScaleCanary | DeleteCanary
 
 
 @dataclass(frozen=True)

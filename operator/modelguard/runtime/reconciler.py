@@ -32,15 +32,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelguard.core import dryrun
+from modelguard.core import api, dryrun
 from modelguard.core.api import (
     CheckResult,
-    KillSwitchSpec,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     OutgoingEvent,
-    TargetRef,
 )
+from modelguard.core.canary import Owner
 from modelguard.core.decision import (
     DEFAULT_TAG_ENV,
     PENDING_RECHECK,
@@ -57,11 +56,18 @@ from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
 from modelguard.core.evaluation import overall
 from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import Workloads
-from modelguard.core.promql import TemplateError, validate_template
-from modelguard.core.workload import Action, Event, Workload
+from modelguard.core.workload import (
+    Action,
+    DeleteCanary,
+    EnsureCanary,
+    Event,
+    ScaleCanary,
+    Workload,
+)
 from modelguard.runtime import telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
+from modelguard.runtime.specs import kill_switch_part, parse_spec, spec_error
 
 log = logging.getLogger(__name__)
 
@@ -77,31 +83,6 @@ RESYNC = timedelta(minutes=5)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_spec(raw: Any) -> ModelDeploymentSpec:
-    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
-    spec = ModelDeploymentSpec.model_validate(raw or {})
-    for check in spec.analysis.checks if spec.analysis else []:
-        p = check.proportion
-        arms = (p.success_query, p.total_query) if p is not None else ()
-        for template in (check.query, check.baseline_query, check.samples_query, *arms):
-            if template is not None:
-                try:
-                    validate_template(template)
-                except TemplateError as exc:
-                    raise ValueError(f"check {check.name!r}: {exc}") from exc
-    return spec
-
-
-def _spec_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            parts.append(f"spec.{where}: {err['msg']}" if where else err["msg"])
-        return "; ".join(parts)
-    return str(exc)
 
 
 class Reconciler:
@@ -162,7 +143,7 @@ class Reconciler:
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
-            status = await self._invalid(body, status, _spec_error(exc))
+            status = await self._invalid(body, status, spec_error(exc))
             telemetry.observe(namespace, name, status)
             return now + RESYNC
 
@@ -176,7 +157,7 @@ class Reconciler:
             if interrupted.is_set():
                 return self._clock()  # the kill-switch lane takes over at once
             # The object as it is now, not as it was when the evaluation started.
-            rendered_for = (generation, status.current_version)
+            rendered_for = (generation, status.current_version, _canary_step(status))
             body = await self._kube.get_model_deployment(namespace, name)
             if body is None:
                 return None
@@ -185,9 +166,9 @@ class Reconciler:
             try:
                 spec = parse_spec(body.get("spec"))
             except (ValidationError, ValueError) as exc:
-                await self._invalid(body, status, _spec_error(exc))
+                await self._invalid(body, status, spec_error(exc))
                 return self._clock() + RESYNC
-            if (generation, status.current_version) != rendered_for:
+            if (generation, status.current_version, _canary_step(status)) != rendered_for:
                 if evaluation is not None:
                     log.info(
                         "Evaluation of %s/%s discarded: the object changed while it ran",
@@ -228,7 +209,7 @@ class Reconciler:
         """Report an invalid spec, and still obey its kill switch if that part (and the
         target) can be read: the switch wins over everything, a typo included."""
         meta = body["metadata"]
-        partial = _kill_switch_part(body.get("spec") or {})
+        partial = kill_switch_part(body.get("spec") or {})
         generation = meta.get("generation")
         for _ in range(MAX_PASSES):
             kill: KillSwitchOnly | None = None
@@ -259,7 +240,7 @@ class Reconciler:
         try:
             spec: ModelDeploymentSpec | None = parse_spec(body.get("spec"))
         except (ValidationError, ValueError):
-            spec = _kill_switch_part(body.get("spec") or {})
+            spec = kill_switch_part(body.get("spec") or {})
         for _ in range(MAX_PASSES):
             if spec is None:
                 workload = Workload(exists=False, problem="its spec names no readable target")
@@ -333,7 +314,7 @@ class Reconciler:
             if spec is not None and self._dry_run:
                 self._describe(meta["namespace"], spec, decided.actions, status != before)
             elif spec is not None:
-                await self._act(meta["namespace"], spec, decided.actions)
+                await self._act(meta, spec, decided.actions)
         finally:
             # Announced even when an action failed: the decision stands (it is recorded
             # and will be retried), and the Event is what tells people about it.
@@ -358,8 +339,10 @@ class Reconciler:
             finalizers.remove(FINALIZER)
 
     async def _act(
-        self, namespace: str, spec: ModelDeploymentSpec, actions: tuple[Action, ...]
+        self, meta: dict[str, Any], spec: ModelDeploymentSpec, actions: tuple[Action, ...]
     ) -> None:
+        namespace = meta["namespace"]
+        owner = Owner(f"{api.GROUP}/{api.VERSION}", api.KIND, meta["name"], meta.get("uid", ""))
         for action in actions:
             log.info(
                 "Applying %s to Deployment %s/%s",
@@ -368,7 +351,10 @@ class Reconciler:
                 spec.target_ref.name,
                 extra={"action": repr(action)},
             )
-            await self._kube.apply(namespace, spec, action)
+            if isinstance(action, EnsureCanary | ScaleCanary | DeleteCanary):
+                await self._kube.apply_canary(namespace, spec, owner, action)
+            else:
+                await self._kube.apply(namespace, spec, action)
 
     @staticmethod
     def _describe(
@@ -397,15 +383,10 @@ class Reconciler:
         return status
 
 
-def _kill_switch_part(raw: dict[str, Any]) -> ModelDeploymentSpec | None:
-    """What an invalid spec still says: its target and kill switch (None if not even that)."""
-    try:
-        return ModelDeploymentSpec(
-            target_ref=TargetRef.model_validate(raw.get("targetRef") or {}),
-            kill_switch=KillSwitchSpec.model_validate(raw.get("killSwitch") or {}),
-        )
-    except ValidationError:
-        return None
+def _canary_step(status: ModelDeploymentStatus) -> tuple[object, ...] | None:
+    """What a canary's evaluation was rendered for: its version, step and step start."""
+    canary = status.canary
+    return None if canary is None else (canary.version, canary.phase, canary.step, canary.ready_at)
 
 
 def _deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, Any]:

@@ -32,6 +32,13 @@ from modelguard.core.api.base import (
     cel,
     duration,
 )
+from modelguard.core.api.canary import (
+    DEFAULT_TRACK_LABEL,
+    CanarySpec,
+    CanaryTraffic,
+    HTTPRouteTraffic,
+    TrafficMode,
+)
 from modelguard.core.api.notifications import (
     DELIVERY_RECORD_LIMIT,
     PENDING_NOTICE_LIMIT,
@@ -65,6 +72,8 @@ from modelguard.core.api.spec import (
     VersionSpec,
 )
 from modelguard.core.api.status import (
+    CanaryPhase,
+    CanaryStatus,
     CheckResult,
     Condition,
     Evaluation,
@@ -90,6 +99,7 @@ from modelguard.core.api.status import (
 __all__ = [
     "ANNOTATION_REQUESTED_BY",
     "ANNOTATION_ROLLBACK_REQUEST",
+    "DEFAULT_TRACK_LABEL",
     "DELIVERY_RECORD_LIMIT",
     "GROUP",
     "HISTORY_LIMIT",
@@ -105,6 +115,10 @@ __all__ = [
     "VERSION",
     "AnalysisSpec",
     "ApiModel",
+    "CanaryPhase",
+    "CanarySpec",
+    "CanaryStatus",
+    "CanaryTraffic",
     "Check",
     "CheckResult",
     "Condition",
@@ -117,6 +131,7 @@ __all__ = [
     "Evaluation",
     "FallbackSpec",
     "GitOpsConflict",
+    "HTTPRouteTraffic",
     "HistoryEntry",
     "KillSwitchMode",
     "KillSwitchRecord",
@@ -148,6 +163,7 @@ __all__ = [
     "SecretKeyRef",
     "StatusModel",
     "TargetRef",
+    "TrafficMode",
     "Verdict",
     "VersionSpec",
     "VersionStatus",

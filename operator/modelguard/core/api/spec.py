@@ -18,6 +18,7 @@ from modelguard.core.api.base import (
     cel,
     duration,
 )
+from modelguard.core.api.canary import CanarySpec
 from modelguard.core.api.notifications import NotificationsSpec
 from modelguard.core.statistics import Direction
 
@@ -379,6 +380,18 @@ class KillSwitchSpec(ApiModel):
 
 
 class ModelDeploymentSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.canary) || (has(self.version) && has(self.analysis))",
+                    "canary needs version and analysis",
+                    ".canary",
+                )
+            ]
+        }
+    )
+
     target_ref: TargetRef
     version: VersionSpec | None = Field(
         default=None,
@@ -392,3 +405,14 @@ class ModelDeploymentSpec(ApiModel):
     notifications: NotificationsSpec | None = Field(
         default=None, description="Webhooks told about decisions. Absent: none."
     )
+    canary: CanarySpec | None = Field(
+        default=None,
+        description="Introduce a new version step by step beside the stable one. Absent: "
+        "a new version replaces the old in place.",
+    )
+
+    @model_validator(mode="after")
+    def _canary_needs_analysis(self) -> ModelDeploymentSpec:
+        if self.canary is not None and (self.version is None or self.analysis is None):
+            raise ValueError("canary needs version and analysis")
+        return self

@@ -243,6 +243,41 @@ class Condition(StatusModel):
     observed_generation: int | None = None
 
 
+# status.canary: where the canary in progress stands (see core.canary).
+class CanaryPhase(StrEnum):
+    PROGRESSING = "Progressing"  # stepping through spec.canary.steps
+    PROMOTING = "Promoting"  # the target is patched; the canary serves until it is rolled out
+    ABORTING = "Aborting"  # the canary is being removed (aborted, superseded, cancelled)
+
+
+class CanaryStatus(StatusModel):
+    """The canary in progress; absent when none is."""
+
+    version: ModelVersion
+    phase: CanaryPhase = CanaryPhase.PROGRESSING
+    step: int = Field(default=0, description="Index into spec.canary.steps.")
+    desired_weight: int = Field(default=0, description="The step's share, percent.")
+    actual_weight: float = Field(
+        default=0.0, description="Ready canary pods / all Ready pods, percent."
+    )
+    canary_replicas: int = Field(default=0, description="Replicas asked of the canary.")
+    canary_ready_replicas: int = 0
+    stable_ready_replicas: int = 0
+    started_at: datetime
+    step_started_at: datetime
+    ready_at: datetime | None = Field(
+        default=None,
+        description="When the step's canary pods were all Ready: its warmup counts from then.",
+    )
+    passing_since: datetime | None = None
+    consecutive_failures: int = 0
+    saved_replicas: int | None = Field(
+        default=None,
+        description="The canary's replicas saved by the kill switch, restored on release.",
+    )
+    message: str = ""
+
+
 class ModelDeploymentStatus(StatusModel):
     phase: Phase = Phase.PENDING
     observed_generation: int | None = None
@@ -279,6 +314,7 @@ class ModelDeploymentStatus(StatusModel):
         "outcomes. Absent until a receiver is first owed one.",
     )
     conditions: list[Condition] = []
+    canary: CanaryStatus | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -12,6 +12,7 @@ from modelguard.core.api import (
     VersionSpec,
     VersionStatus,
 )
+from modelguard.core.canary import start as canary_start
 from modelguard.core.decision.draft import Draft
 from modelguard.core.decision.versions import (
     desired_quarantined,
@@ -57,13 +58,29 @@ def adopt(draft: Draft, spec: ModelDeploymentSpec, workload: Workload, env: str)
     )
     draft.known_good.append(VersionStatus.of(running, draft.now))
     draft.status.stable_version = VersionStatus.of(running, draft.now)
-    _apply_desired(draft, spec.version, running, env)
+    _apply_desired(draft, spec, spec.version, running, env)
 
 
 def _apply_desired(
-    draft: Draft, desired_spec: VersionSpec, running: ModelVersion, env: str
+    draft: Draft,
+    spec: ModelDeploymentSpec,
+    desired_spec: VersionSpec,
+    running: ModelVersion,
+    env: str,
 ) -> None:
     desired = resolve(desired_spec, running)
+    if spec.canary is not None:
+        # The target is not touched: the new version starts beside it (core.canary),
+        # and apply_version runs only once the canary passed all of its steps.
+        set_desired(draft, desired)
+        draft.status.canary, started = canary_start(plain(desired), draft.now)
+        draft.events.append(started)
+        return
+    apply_version(draft, desired, env)
+
+
+def apply_version(draft: Draft, desired: ModelVersion, env: str) -> None:
+    """Patch the target to `desired` (write-ahead: a pending action), as the new version."""
     previous = draft.status.current_version
     draft.close_current(Outcome.SUPERSEDED, f"superseded by {desired.name}")
     reason = f"desired version changed from {previous.name if previous else 'none'}"
@@ -216,4 +233,4 @@ def follow_desired(draft: Draft, spec: ModelDeploymentSpec, workload: Workload, 
                 "version is quarantined)",
             )
         return
-    _apply_desired(draft, spec.version, running, env)
+    _apply_desired(draft, spec, spec.version, running, env)

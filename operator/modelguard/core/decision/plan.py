@@ -8,10 +8,13 @@ from datetime import datetime
 
 from modelguard.core import conditions as cond
 from modelguard.core.api import (
+    CanaryPhase,
+    CanaryStatus,
     KillSwitchSpec,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
 )
+from modelguard.core.decision import canary
 from modelguard.core.decision.desired import adopt, follow_desired, record_desired
 from modelguard.core.decision.draft import Draft
 from modelguard.core.decision.health import track_rollout, with_rollout
@@ -44,6 +47,7 @@ def plan(
     restore = _kill_switch(draft, spec, status, obs)
     if draft.status.kill_switch.engaged:
         track_rollout(draft, workload)  # 0 replicas on purpose: no stuck rollout
+        canary.killed(draft, spec, workload, env)
         if spec.kill_switch.enabled:
             record_desired(draft, spec, workload)
         else:
@@ -56,6 +60,8 @@ def plan(
     # Released: nothing left to restore, except under dry run, where the release is
     # recorded at once and its restore is only described (runtime dry-run hold).
     draft.actions.extend(restore)
+    if status.kill_switch.engaged:
+        canary.released(draft, spec, env)  # after the target's restore
 
     if not _pending_confirmed(draft, workload, env):
         return finish(draft, spec, generation)
@@ -66,14 +72,27 @@ def plan(
     # The version the evaluation (if any) was taken for, before anything changed here.
     evaluated = draft.status.current_version
 
+    running_canary = draft.status.canary
     if obs.rollback_request is not None and (
         obs.rollback_request.id != draft.status.handled_rollback_request
     ):
+        if running_canary is not None and running_canary.phase is CanaryPhase.PROGRESSING:
+            canary.rollback_requested(draft, spec, obs.rollback_request, workload, env)
+            return finish(draft, spec, generation)
         manual_rollback(draft, obs.rollback_request, env)
         if draft.status.pending_action is not None:
             return finish(draft, spec, generation)
 
+    # A canary's evaluation is the canary's (template_values): never the current's.
+    canary_results = obs.evaluation if _canary_evaluated(running_canary) else None
+    if canary.step(draft, spec, workload, canary_results, env, dry_run=obs.dry_run):
+        return finish(draft, spec, generation)
+    if canary_results is not None:
+        return finish(draft, spec, generation)
+
     follow_desired(draft, spec, workload, env)
+    if running_canary is None and draft.status.canary is not None:
+        canary.step(draft, spec, workload, None, env, dry_run=obs.dry_run)  # create it now
     track_rollout(draft, workload)
     if (
         draft.status.pending_action is None
@@ -85,6 +104,14 @@ def plan(
         # else): the results describe the old version and must not count for the new.
         judge(draft, spec, with_rollout(draft, spec.analysis, workload, obs.evaluation), env)
     return finish(draft, spec, generation)
+
+
+def _canary_evaluated(running: CanaryStatus | None) -> bool:
+    return (
+        running is not None
+        and running.phase is CanaryPhase.PROGRESSING
+        and running.ready_at is not None
+    )
 
 
 def _kill_switch(
@@ -208,8 +235,13 @@ def invalid_spec(
         history = record_kill_switch(
             history, ks, step.status, step.released, kill_switch.requested_by, now
         )
+        running_canary = status.canary
         ks, actions = step.status, step.actions
         events.extend(step.events)
+        if running_canary is not None:
+            # The canary is part of the model the switch stops, a typo included.
+            stopped = canary.kill_only(running_canary, ks, status.kill_switch, kill_switch, now)
+            running_canary, actions = stopped.status, (*actions, *stopped.actions)
         if ks.engaged:
             ks_condition = ("True", kill_reason(ks), kill_message(ks))
         else:
@@ -219,6 +251,7 @@ def invalid_spec(
             "observed_generation": generation,
             "kill_switch": ks,
             "kill_switch_history": history,
+            **({"canary": running_canary} if kill_switch is not None and status.canary else {}),
         }
     )
     readiness = phase_of(None, new)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from modelguard.core import conditions as cond
 from modelguard.core.api import (
+    CanaryPhase,
     CheckResult,
     Condition,
     KillSwitchStatus,
@@ -51,10 +52,14 @@ def _promoted(status: ModelDeploymentStatus) -> bool:
 
 
 def invalid_queries(status: ModelDeploymentStatus) -> list[CheckResult]:
-    """The checks of the last evaluation of the running version whose query Prometheus
-    refused as bad PromQL: a spec problem, reported like one (phase Invalid)."""
+    """The checks of the last evaluation of the running version (or of the canary) whose
+    query Prometheus refused as bad PromQL: a spec problem, reported like one (phase
+    Invalid)."""
     last, current = status.last_evaluation, status.current_version
-    if last is None or current is None or last.version != current.name:
+    judged = {current.name} if current is not None else set()
+    if status.canary is not None:  # a canary's evaluation is of the canary
+        judged.add(status.canary.version.name)
+    if last is None or last.version not in judged:
         return []
     return [c for c in last.checks if c.reason == CheckReason.INVALID_QUERY]
 
@@ -95,6 +100,11 @@ def phase_of(
         return Readiness(Phase.DEGRADED, "False", ConditionReason.DEGRADED)
     if invalid_queries(status):
         return Readiness(Phase.INVALID, "False", ConditionReason.INVALID_QUERY)
+    if status.canary is not None and status.canary.phase is CanaryPhase.PROGRESSING:
+        # The stable serves beside the canary: Ready as the stable is.
+        return Readiness(
+            Phase.PROGRESSING, "True" if _promoted(status) else "False", ConditionReason.CANARY
+        )
     if _held(spec, status) is not None:
         # Ready when what runs instead is known good (the usual case after a rollback).
         ready: cond.Status = "True" if _promoted(status) else "False"

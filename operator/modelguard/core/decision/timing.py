@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelguard.core.api import CanaryPhase, ModelDeploymentSpec, ModelDeploymentStatus
+from modelguard.core.canary import CANARY_RECHECK
 from modelguard.core.durations import parse_duration
 
 # Without these, an engaged switch or an unconfirmed version change would be "due" at
@@ -13,17 +14,35 @@ KILL_SWITCH_RECHECK = timedelta(seconds=10)
 PENDING_RECHECK = timedelta(seconds=2)
 
 
+def subject(status: ModelDeploymentStatus) -> tuple[str, datetime | None] | None:
+    """The version the checks judge now and since when it serves: the canary while one
+    is stepping (from when its step's pods were all Ready; None: not yet), else the
+    current version. None: nothing to judge."""
+    canary = status.canary
+    if canary is not None and canary.phase is CanaryPhase.PROGRESSING:
+        return canary.version.name, canary.ready_at
+    if canary is not None and canary.phase is CanaryPhase.ABORTING:
+        return None  # being removed: nothing to judge until it is gone
+    if status.current_version is None:
+        return None
+    return status.current_version.name, status.current_version.since
+
+
 def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
     """Whether the reconciler should query Prometheus now."""
-    if spec.analysis is None or status.current_version is None:
+    judged = subject(status)
+    if spec.analysis is None or judged is None:
         return False
     if status.kill_switch.engaged or spec.kill_switch.enabled or status.pending_action:
         return False
-    since = status.current_version.since or now
+    name, serving_since = judged
+    if serving_since is None and status.canary is not None:
+        return False  # the canary's pods are not all Ready yet
+    since = serving_since or now
     if now < since + parse_duration(spec.analysis.warmup):
         return False
     last = status.last_evaluation
-    if last is None or last.version != status.current_version.name or last.time < since:
+    if last is None or last.version != name or last.time < since:
         return True
     return now >= last.time + parse_duration(spec.analysis.interval)
 
@@ -36,11 +55,19 @@ def next_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: date
         return now + KILL_SWITCH_RECHECK
     if status.pending_action is not None:
         return now + PENDING_RECHECK
-    if spec.analysis is None or status.current_version is None:
+    canary = status.canary
+    if canary is not None and (canary.phase is not CanaryPhase.PROGRESSING or not canary.ready_at):
+        return now + CANARY_RECHECK  # pods starting, a rollout or a removal to confirm
+    judged = subject(status)
+    if spec.analysis is None or judged is None:
         return now + timedelta(hours=1)
-    since = status.current_version.since or now
+    name, serving_since = judged
+    since = serving_since or now
     warm = since + parse_duration(spec.analysis.warmup)
     last = status.last_evaluation
-    if last is None or last.version != status.current_version.name or last.time < since:
-        return max(now, warm)
-    return max(now, warm, last.time + parse_duration(spec.analysis.interval))
+    if last is None or last.version != name or last.time < since:
+        due = max(now, warm)
+    else:
+        due = max(now, warm, last.time + parse_duration(spec.analysis.interval))
+    # A canary also follows the stable's Ready pods (an HPA, a restart): look again soon.
+    return min(due, now + 6 * CANARY_RECHECK) if canary is not None else due

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelguard.core.api import (
+    CanaryPhase,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     ModelVersion,
@@ -68,9 +69,16 @@ def stable_version(status: ModelDeploymentStatus) -> VersionStatus | None:
     return None
 
 
+def _canary_stepping(status: ModelDeploymentStatus) -> bool:
+    canary = status.canary
+    return canary is not None and canary.phase is CanaryPhase.PROGRESSING
+
+
 def baseline_time(status: ModelDeploymentStatus) -> datetime | None:
     """When to read the baseline of {{stableVersion}} (the version template_values
     names): the last time it served, None while it still serves (read it now)."""
+    if _canary_stepping(status):
+        return None  # the stable serves beside the canary: compared side by side, now
     baseline = rollback_target(status)
     if baseline is None or baseline.same(status.current_version):
         return None
@@ -88,8 +96,15 @@ def baseline_time(status: ModelDeploymentStatus) -> datetime | None:
 def template_values(status: ModelDeploymentStatus, namespace: str, name: str) -> dict[str, str]:
     """Values for PromQL templates. {{stableVersion}} is the version a relative check
     compares against: the newest known-good one other than the current version, so a
-    promoted version is still compared with its predecessor after promotion."""
+    promoted version is still compared with its predecessor after promotion. During a
+    canary, {{version}} is the canary and {{stableVersion}} the version the target runs."""
     values = {"namespace": namespace, "name": name}
+    if _canary_stepping(status) and status.canary is not None:
+        # Both serve at once: the canary is judged against the stable, side by side.
+        values["version"] = status.canary.version.name
+        if status.current_version is not None:
+            values["stableVersion"] = status.current_version.name
+        return values
     if status.current_version is not None:
         values["version"] = status.current_version.name
     baseline = rollback_target(status)

@@ -1,0 +1,50 @@
+"""Reading a ModelDeployment's spec for the reconciler: what pydantic and the CRD cannot
+check (PromQL placeholders, modes not supported yet), the errors as users read them,
+and the part an invalid spec still says (its target and kill switch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelguard.core.api import KillSwitchSpec, ModelDeploymentSpec, TargetRef, TrafficMode
+from modelguard.core.promql import TemplateError, validate_template
+
+
+def parse_spec(raw: Any) -> ModelDeploymentSpec:
+    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
+    spec = ModelDeploymentSpec.model_validate(raw or {})
+    if spec.canary is not None and spec.canary.traffic.mode is TrafficMode.HTTP_ROUTE:
+        raise ValueError("spec.canary.traffic.mode httpRoute is not supported yet: use replicas")
+    for check in spec.analysis.checks if spec.analysis else []:
+        p = check.proportion
+        arms = (p.success_query, p.total_query) if p is not None else ()
+        for template in (check.query, check.baseline_query, check.samples_query, *arms):
+            if template is not None:
+                try:
+                    validate_template(template)
+                except TemplateError as exc:
+                    raise ValueError(f"check {check.name!r}: {exc}") from exc
+    return spec
+
+
+def spec_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            parts.append(f"spec.{where}: {err['msg']}" if where else err["msg"])
+        return "; ".join(parts)
+    return str(exc)
+
+
+def kill_switch_part(raw: dict[str, Any]) -> ModelDeploymentSpec | None:
+    """What an invalid spec still says: its target and kill switch (None if not even that)."""
+    try:
+        return ModelDeploymentSpec(
+            target_ref=TargetRef.model_validate(raw.get("targetRef") or {}),
+            kill_switch=KillSwitchSpec.model_validate(raw.get("killSwitch") or {}),
+        )
+    except ValidationError:
+        return None
