@@ -44,6 +44,7 @@ from modelguard.core.api import (
 )
 from modelguard.core.decision import (
     DEFAULT_TAG_ENV,
+    MAX_PASSES,
     PENDING_RECHECK,
     KillSwitchOnly,
     Observation,
@@ -58,15 +59,13 @@ from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
 from modelguard.core.evaluation import overall
 from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import Workloads
-from modelguard.core.promql import TemplateError, validate_template
+from modelguard.core.specparse import parse_spec, spec_error
 from modelguard.core.workload import Action, Event, Workload
 from modelguard.runtime import telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 
 log = logging.getLogger(__name__)
 
-# A reconcile that acted looks again at once to confirm; this bounds that loop.
-MAX_PASSES = 4
 # Dry run: a held action (a pending version, a kill switch to enforce) never gets
 # confirmed, so its short recheck would poll the same answer forever; watches still wake
 # the reconcile at once on any change of the objects.
@@ -77,29 +76,6 @@ RESYNC = timedelta(minutes=5)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_spec(raw: Any) -> ModelDeploymentSpec:
-    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
-    spec = ModelDeploymentSpec.model_validate(raw or {})
-    for check in spec.analysis.checks if spec.analysis else []:
-        for template in (check.query, check.baseline_query, check.samples_query):
-            if template is not None:
-                try:
-                    validate_template(template)
-                except TemplateError as exc:
-                    raise ValueError(f"check {check.name!r}: {exc}") from exc
-    return spec
-
-
-def _spec_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            parts.append(f"spec.{where}: {err['msg']}" if where else err["msg"])
-        return "; ".join(parts)
-    return str(exc)
 
 
 class Reconciler:
@@ -160,7 +136,7 @@ class Reconciler:
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
-            status = await self._invalid(body, status, _spec_error(exc))
+            status = await self._invalid(body, status, spec_error(exc))
             _gauge(namespace, name, status)
             return now + RESYNC
 
@@ -183,7 +159,7 @@ class Reconciler:
             try:
                 spec = parse_spec(body.get("spec"))
             except (ValidationError, ValueError) as exc:
-                await self._invalid(body, status, _spec_error(exc))
+                await self._invalid(body, status, spec_error(exc))
                 return self._clock() + RESYNC
             if (generation, status.current_version) != rendered_for:
                 if evaluation is not None:

@@ -1,0 +1,45 @@
+"""Parsing a spec as the operator does, for every reader of one: the reconciler (an
+invalid spec becomes a condition), and the CLI's lint and backtest (the same rules,
+without a cluster).
+
+The pydantic models check the schema and the cross-field rules (the CEL twins); what the
+CRD cannot check is the PromQL templates' placeholders, so that is done here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelguard.core.api import ModelDeploymentSpec
+from modelguard.core.promql import TemplateError, validate_template
+
+
+def parse_spec(raw: Any) -> ModelDeploymentSpec:
+    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
+    spec = ModelDeploymentSpec.model_validate(raw or {})
+    for check in spec.analysis.checks if spec.analysis else []:
+        for template in (check.query, check.baseline_query, check.samples_query):
+            if template is not None:
+                try:
+                    validate_template(template)
+                except TemplateError as exc:
+                    raise ValueError(f"check {check.name!r}: {exc}") from exc
+    return spec
+
+
+def spec_errors(exc: Exception) -> list[str]:
+    """One line per problem, each naming its field (spec.analysis.checks.0.min: ...)."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            parts.append(f"spec.{where}: {err['msg']}" if where else err["msg"])
+        return parts
+    return [str(exc)]
+
+
+def spec_error(exc: Exception) -> str:
+    """The problems on one line, as the InvalidSpec condition shows them."""
+    return "; ".join(spec_errors(exc))
