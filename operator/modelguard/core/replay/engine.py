@@ -98,6 +98,8 @@ class VersionOutcome:
     first_failed_at: datetime | None = None
     # Rollback was due but not taken (report only, no target, cooldown): the Event reason.
     held_by: str | None = None
+    # Asked for again after its rollback: never applied (the rollback holds).
+    quarantined: bool = False
 
     @property
     def time_to_rollback(self) -> timedelta | None:
@@ -220,7 +222,7 @@ async def replay(scenario: Scenario, source: MetricsSource, clock: SimClock) -> 
     return Replay(
         scenario=scenario,
         steps=tuple(steps),
-        outcomes=tuple(_outcomes(rollouts, steps)),
+        outcomes=tuple(_outcomes(rollouts, steps, status)),
         status=status,
         events=tuple(events),
     )
@@ -273,10 +275,16 @@ _HELD = (
 )
 
 
-def _outcomes(rollouts: Sequence[Rollout], steps: Sequence[Step]) -> list[VersionOutcome]:
+def _outcomes(
+    rollouts: Sequence[Rollout], steps: Sequence[Step], status: ModelDeploymentStatus
+) -> list[VersionOutcome]:
+    quarantined = {q.name for q in status.quarantined_versions}
     out = []
     for i, rollout in enumerate(rollouts):
-        until = rollouts[i + 1].at if i + 1 < len(rollouts) else None
+        # A step belongs to the latest rollout of its version at or before it: a version
+        # asked for again is a new rollout, one that the rollback may hold off.
+        later = [r.at for r in rollouts[i + 1 :] if r.version == rollout.version]
+        until = later[0] if later else None
         mine = [
             s
             for s in steps
@@ -291,6 +299,7 @@ def _outcomes(rollouts: Sequence[Rollout], steps: Sequence[Step]) -> list[Versio
             evaluations=len(mine),
             verdicts=verdicts,
             first_failed_at=next((s.time for s in mine if s.verdict is Verdict.FAILED), None),
+            quarantined=not mine and rollout.version in quarantined,
         )
         for s in mine:
             reasons = {e.reason for e in s.events}

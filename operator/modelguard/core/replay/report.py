@@ -29,6 +29,11 @@ def _counts(outcome: VersionOutcome) -> str:
 
 def summary_line(outcome: VersionOutcome, replay: Replay) -> str:
     v = outcome.version
+    if outcome.quarantined:
+        return (
+            f"{v}, asked for again at {clock_time(outcome.live_at, replay)}, would not have "
+            "been applied: it is quarantined (the rollback holds)"
+        )
     if outcome.rolled_back_at is not None:
         after = format_duration(outcome.rolled_back_at - outcome.live_at)
         first = outcome.first_failed_at
