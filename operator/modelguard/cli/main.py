@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from modelguard import __version__
+from modelguard.cli import backtest, simulate, switches
 from modelguard.cli import render as cli_render
-from modelguard.cli import simulate, switches
 from modelguard.cli.errors import CliError
 from modelguard.cli.requests import (
     RequestError,
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.set_defaults(handler=cmd_rollback)
 
     simulate.add_command(commands)
+    backtest.add_command(commands)
     return parser
 
 
