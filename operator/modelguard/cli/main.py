@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from modelguard import __version__
-from modelguard.cli import backtest, simulate, switches
+from modelguard.cli import backtest, lint, simulate, switches
 from modelguard.cli import render as cli_render
 from modelguard.cli.errors import CliError
 from modelguard.cli.requests import (
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate.add_command(commands)
     backtest.add_command(commands)
+    lint.add_command(commands)
     return parser
 
 
