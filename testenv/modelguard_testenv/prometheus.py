@@ -42,7 +42,10 @@ class PrometheusServer:
 
     ``port`` pins the listening port (default: a free one, kept across restarts),
     ``binary`` overrides the lookup ($MODELGUARD_PROMETHEUS_BIN, /usr/bin/prometheus, PATH),
-    ``extra_args`` are appended to the command line.
+    ``extra_args`` are appended to the command line. ``data_dir`` serves an existing
+    TSDB (e.g. one backfilled by ``modelguard_testenv.history``), which ``close()`` then
+    leaves alone; ``retention`` is ``--storage.tsdb.retention.time`` (Prometheus deletes
+    blocks older than that, 15d by default: history backfilled further back needs more).
     """
 
     def __init__(
@@ -56,6 +59,8 @@ class PrometheusServer:
         evaluation_interval: str = "1s",
         job_name: str = "modelguard-testenv",
         extra_args: Sequence[str] = (),
+        data_dir: str | Path | None = None,
+        retention: str | None = None,
         startup_timeout: float = 30.0,
         keep_logs: bool | None = None,
     ) -> None:
@@ -67,6 +72,8 @@ class PrometheusServer:
         self.evaluation_interval = evaluation_interval
         self.job_name = job_name
         self._extra_args = list(extra_args)
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._retention = retention
         self.startup_timeout = startup_timeout
         self._keep_logs = keep_logs
         self._port: int | None = None
@@ -173,7 +180,7 @@ class PrometheusServer:
         keep = keep_logs
         if keep is None:
             keep = self._keep_logs if self._keep_logs is not None else keep_logs_from_env()
-        shutil.rmtree(self._workdir / "data", ignore_errors=True)
+        shutil.rmtree(self._workdir / "data", ignore_errors=True)  # ours, never data_dir
         if keep:
             self._keep(True)
         elif self._requested_workdir is None:
@@ -193,7 +200,8 @@ class PrometheusServer:
         return [
             str(binary),
             f"--config.file={self.workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--storage.tsdb.path={self._data_dir or self.workdir / 'data'}",
+            *([f"--storage.tsdb.retention.time={self._retention}"] if self._retention else []),
             f"--web.listen-address=127.0.0.1:{self.port}",
             # Lets set_targets() reload the config without a restart.
             "--web.enable-lifecycle",
