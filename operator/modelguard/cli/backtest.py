@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from modelguard.cli import replay_view
+from modelguard.cli import plot, replay_view
 from modelguard.cli.errors import CliError
 from modelguard.cli.prometheus import PrometheusClient
 from modelguard.cli.simulate import EXPECTATION_FAILED, add_policy_options
@@ -149,6 +149,9 @@ def _print(args: argparse.Namespace, runs: list[tuple[str, Replay]], caveats: li
         print(replay_view.sweep_table(runs, args.healthy))
     else:
         print(replay_view.text(runs[0][1], full=args.full, caveats=caveats))
+    if args.plot:
+        plot.write(runs[0][1], args.plot)
+        _err(f"chart written to {args.plot}")
 
 
 def add_command(commands: argparse._SubParsersAction[Any]) -> None:

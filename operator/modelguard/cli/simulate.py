@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from modelguard.cli import replay_view
+from modelguard.cli import plot, replay_view
 from modelguard.cli.errors import CliError
 from modelguard.cli.specfile import apply_sets, parsed, read_yaml, sweep_variants
 from modelguard.core.replay import RecordedMetrics, Replay, SimClock, replay
@@ -71,6 +71,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if sim.description:
             print(sim.description + "\n")
         print(replay_view.text(result, full=args.full, caveats=SIM_CAVEATS))
+    if args.plot:
+        plot.write(runs[0][2], args.plot)
+        print(f"chart written to {args.plot}", file=sys.stderr)
     for problem in failed:
         print(f"expectation failed: {problem}", file=sys.stderr)
     return EXPECTATION_FAILED if failed else 0
@@ -104,3 +107,6 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
     parser.add_argument("--full", action="store_true", help="every evaluation, no collapsed runs")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="chart of the replay (needs modelguard[plot])"
+    )
