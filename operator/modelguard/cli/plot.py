@@ -18,14 +18,6 @@ from modelguard.core.durations import format_duration
 from modelguard.core.replay import Replay
 from modelguard.core.rollout import ROLLOUT_CHECK
 
-try:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-    import matplotlib.pyplot as plt
-except ImportError:  # pragma: no cover - exercised where the extra is not installed
-    plt = None  # type: ignore[assignment]
-
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -33,8 +25,15 @@ COLORS = {Verdict.PASSED: "tab:green", Verdict.FAILED: "tab:red", Verdict.INCONC
 
 
 def write(replay: Replay, path: str) -> None:
-    if plt is None:
-        raise CliError("--plot needs matplotlib: pip install 'modelguard[plot]'")
+    # Imported here, not with the module: matplotlib takes seconds to import, and every
+    # CLI command (status, kill) would pay for it.
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError as exc:
+        raise CliError("--plot needs matplotlib: pip install 'modelguard[plot]'") from exc
     spec = replay.scenario.spec
     assert spec.analysis is not None
     checks = spec.analysis.checks
