@@ -19,12 +19,15 @@ from typing import Any
 from modelguard.cli import plot, replay_view
 from modelguard.cli.errors import CliError
 from modelguard.cli.prometheus import PrometheusClient
+from modelguard.cli.session import connect
 from modelguard.cli.simulate import EXPECTATION_FAILED, add_policy_options
-from modelguard.cli.specfile import apply_sets, parsed, read_spec_file, sweep_variants
+from modelguard.cli.specfile import SpecFile, apply_sets, parsed, read_spec_file, sweep_variants
+from modelguard.core.api import HistoryEntry, ModelDeploymentStatus
 from modelguard.core.durations import format_duration, parse_duration
 from modelguard.core.replay import Recorded, RecordedMetrics, Replay, Rollout, Scenario, SimClock
 from modelguard.core.replay import recorded as recording
 from modelguard.core.replay import replay as run_replay
+from modelguard.core.replay.history import rollouts_from_history
 from modelguard.core.replay.report import CAVEATS
 
 
@@ -64,64 +67,106 @@ def _expectation(expect: str | None, version: str, label: str, result: Replay) -
     return []
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
-    spec_file = read_spec_file(args.file)
-    raw = apply_sets(spec_file.raw_spec, args.set)
-    variants = [(label, parsed(r, args.file)) for label, r in sweep_variants(raw, args.sweep)]
-    base = variants[0][1]
-    if base.analysis is None:
-        raise CliError(f"{args.file}: the spec has no analysis: there is nothing to backtest")
+def _from_history(args: argparse.Namespace) -> tuple[dict[str, Any], list[HistoryEntry]]:
+    """The live object's spec and status.history (--from-history NS/NAME)."""
+    namespace, sep, name = str(args.from_history).partition("/")
+    if not sep or not namespace or not name:
+        raise CliError(f"--from-history {args.from_history!r}: use NAMESPACE/NAME")
+    obj = connect(args).get(namespace, name)
+    status = ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    return obj, list(status.history)
 
-    recordings: dict[str, Recorded] = {}
-    fixture_step: timedelta | None = None
-    fixture: dict[str, Any] = {}
-    if args.replay:
-        try:
-            fixture = json.loads(Path(args.replay).read_text(encoding="utf-8"))
-            recordings, fixture_step = recording.load(fixture)
-        except (OSError, ValueError, KeyError) as exc:
-            raise CliError(f"--replay {args.replay}: {exc}") from exc
+
+def _spec_file(args: argparse.Namespace) -> tuple[SpecFile, list[HistoryEntry]]:
+    if args.from_history:
+        obj, history = _from_history(args)
+        meta = obj.get("metadata") or {}
+        if args.file:  # a changed policy, judged on the recorded history
+            return read_spec_file(args.file), history
+        return SpecFile(
+            path=args.from_history,
+            raw_spec=dict(obj.get("spec") or {}),
+            namespace=str(meta.get("namespace") or "default"),
+            name=str(meta.get("name") or "model"),
+        ), history
+    if args.file and args.version:
+        return read_spec_file(args.file), []
+    raise CliError("give -f MD.yaml and --version, or --from-history NS/NAME")
+
+
+def _fixture(args: argparse.Namespace) -> tuple[dict[str, Recorded], timedelta | None, Any]:
+    if not args.replay:
+        return {}, None, {}
+    try:
+        fixture = json.loads(Path(args.replay).read_text(encoding="utf-8"))
+        recordings, step = recording.load(fixture)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CliError(f"--replay {args.replay}: {exc}") from exc
+    return recordings, step, fixture
+
+
+def _rollouts(
+    args: argparse.Namespace, history: list[HistoryEntry], start: datetime, end: datetime
+) -> tuple[str | None, tuple[Rollout, ...]]:
+    if args.from_history:
+        recorded_stable, rollouts = rollouts_from_history(history, start, end)
+        if not rollouts:
+            raise CliError(f"{args.from_history}: no version went live between --from and --to")
+        _err("from history: " + ", ".join(f"{r.version} at {r.at.isoformat()}" for r in rollouts))
+        return args.stable_version or recorded_stable, rollouts
+    live_at = parse_time(args.live_at, "--live-at") if args.live_at else start
+    if not start <= live_at <= end:
+        raise CliError("--live-at must be within --from .. --to")
+    return args.stable_version, (Rollout(args.version, live_at),)
+
+
+def _client(
+    args: argparse.Namespace, url: str, start: datetime, caveats: list[str]
+) -> PrometheusClient:
+    client = PrometheusClient(url, _read_token(args.token_file), progress=_err)
+    retention = client.retention()
+    if retention is not None and datetime.now(UTC) - retention > start:
+        caveats.insert(
+            0,
+            f"Prometheus keeps {format_duration(retention)}: the window starts before "
+            "that, and the oldest data may be gone",
+        )
+    return client
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    spec_file, history = _spec_file(args)
+    raw = apply_sets(spec_file.raw_spec, args.set)
+    variants = [(label, parsed(r, spec_file.path)) for label, r in sweep_variants(raw, args.sweep)]
+    analysis = variants[0][1].analysis
+    if analysis is None:
+        raise CliError(f"{spec_file.path}: the spec has no analysis: there is nothing to backtest")
+    recordings, fixture_step, fixture = _fixture(args)
     start = parse_time(args.start or fixture.get("start") or "", "--from")
     end = parse_time(args.end or fixture.get("end") or "", "--to")
     if end <= start:
         raise CliError("--to must be after --from")
-    live_at = parse_time(args.live_at, "--live-at") if args.live_at else start
-    if not start <= live_at <= end:
-        raise CliError("--live-at must be within --from .. --to")
-    step = fixture_step or parse_duration(args.step or base.analysis.interval)
-
-    client: PrometheusClient | None = None
+    stable, rollouts = _rollouts(args, history, start, end)
+    step = fixture_step or parse_duration(args.step or analysis.interval)
     caveats = list(CAVEATS)
-    if not args.replay:
-        url = args.prometheus or base.analysis.prometheus.url
-        client = PrometheusClient(url, _read_token(args.token_file), progress=_err)
-        retention = client.retention()
-        if retention is not None and datetime.now(UTC) - retention > start:
-            caveats.insert(
-                0,
-                f"Prometheus keeps {format_duration(retention)}: the window starts before "
-                "that, and the oldest data may be gone",
-            )
+    client = (
+        None
+        if args.replay
+        else _client(args, args.prometheus or analysis.prometheus.url, start, caveats)
+    )
 
     async def fetch(promql: str) -> Recorded:
         assert client is not None
         return await asyncio.to_thread(client.query_range, promql, start, end, step)
 
-    clock = SimClock(live_at)
+    clock = SimClock(rollouts[0].at)
     source = RecordedMetrics(
         step=step, clock=clock, recordings=recordings, fetch=fetch if client else None
     )
     runs: list[tuple[str, Replay]] = []
     for label, spec in variants:
-        scenario = Scenario(
-            spec=spec,
-            rollouts=(Rollout(args.version, live_at),),
-            end=end,
-            stable=args.stable_version,
-            namespace=spec_file.namespace,
-            name=spec_file.name,
-        )
-        clock.now = live_at
+        scenario = Scenario(spec, rollouts, end, stable, spec_file.namespace, spec_file.name)
+        clock.now = rollouts[0].at
         runs.append((label, asyncio.run(run_replay(scenario, source, clock))))
     if client is not None:
         _err(
@@ -133,9 +178,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         data = recording.dump(source.recordings, step, start, end)
         Path(args.record).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         _err(f"recorded {len(source.recordings)} queries to {args.record}")
-
     _print(args, runs, caveats)
-    failed = [p for label, r in runs for p in _expectation(args.expect, args.version, label, r)]
+    expected = [args.version] if args.version else sorted({r.version for r in rollouts})
+    failed = [
+        p
+        for label, r in runs
+        for version in expected
+        for p in _expectation(args.expect, version, label, r)
+    ]
     for problem in failed:
         _err(f"expectation failed: {problem}")
     return EXPECTATION_FAILED if failed else 0
@@ -162,13 +212,20 @@ def add_command(commands: argparse._SubParsersAction[Any]) -> None:
         "metrics through its own evaluation and decision code. Exit code 2 when --expect "
         "is not met.",
     )
-    bt.add_argument("-f", "--file", required=True, metavar="MD.yaml", help="the ModelDeployment")
+    bt.add_argument("-f", "--file", metavar="MD.yaml", help="the ModelDeployment")
     bt.add_argument("--prometheus", metavar="URL", help="default: spec.analysis.prometheus.url")
     bt.add_argument("--token-file", metavar="PATH", help="a bearer token for Prometheus")
     bt.add_argument("--from", dest="start", metavar="T", help="window start (RFC 3339)")
     bt.add_argument("--to", dest="end", metavar="T", help="window end (RFC 3339)")
     bt.add_argument("--live-at", metavar="T", help="when --version went live (default: --from)")
-    bt.add_argument("--version", required=True, help="the version that went live")
+    bt.add_argument("--version", help="the version that went live")
+    bt.add_argument(
+        "--from-history",
+        metavar="NS/NAME",
+        help="the versions a live object's status.history records (and its spec, unless -f)",
+    )
+    bt.add_argument("--kubeconfig", help="for --from-history (default: $KUBECONFIG)")
+    bt.add_argument("--context", help="for --from-history (default: the current one)")
     bt.add_argument(
         "--stable-version",
         metavar="VERSION",
