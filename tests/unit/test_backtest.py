@@ -24,7 +24,9 @@ import yaml
 from modelguard.cli.main import main
 from modelguard.cli.prometheus import MAX_POINTS, PrometheusClient
 from modelguard.cli.simulate import load
+from modelguard.core.api import HistoryEntry, Outcome
 from modelguard.core.replay import recorded
+from modelguard.core.replay.history import rollouts_from_history
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "simulate"
 SINGLE_ROLLOUT = ["consecutive-failures", "no-data-hold", "no-data-fail", "min-samples"]
@@ -178,3 +180,74 @@ def test_record_then_replay_gives_the_same_backtest(
     assert "1 range queries (1 requests)" in live.err
     assert main([*base, "--replay", str(record)]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(live.out)
+
+
+def test_the_shipped_fixture_sweeps_to_the_readme_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    here = EXAMPLES.parent / "backtest"
+    args = ["backtest", "-f", str(here / "fraud-scorer.yaml"), "--replay"]
+    args += [str(here / "recording.json"), "--version", "v2", "--stable-version", "v1"]
+    assert main([*args, "--sweep", "analysis.failureThreshold=1,3,5", "--healthy", "v1"]) == 0
+    rows = [r.split() for r in capsys.readouterr().out.splitlines()[1:]]
+    # v2 degrades at 17:28: the 1st, 3rd and 5th failed evaluation, 30 s apart.
+    assert rows == [
+        ["analysis.failureThreshold=1", "v2", "17:28:00", "+20m", "0", "0%"],
+        ["analysis.failureThreshold=3", "v2", "17:29:00", "+21m", "0", "0%"],
+        ["analysis.failureThreshold=5", "v2", "17:30:00", "+22m", "0", "0%"],
+    ]
+
+
+def _entry(version: str, minute: int, reason: str) -> HistoryEntry:
+    since = datetime(2026, 11, 20, 10, minute, tzinfo=UTC)
+    return HistoryEntry(version=version, since=since, outcome=Outcome.LIVE, reason=reason)
+
+
+HISTORY = [
+    _entry("v1", 0, "running when modelguard adopted it"),
+    _entry("v2", 0, "desired version changed from v1"),
+    _entry("v1", 11, "rolled back from v2"),  # the operator's own: decided again
+    _entry("v3", 30, "desired version changed from v2"),
+]
+
+
+def test_history_gives_the_stable_version_and_the_rollouts() -> None:
+    t = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    stable, rollouts = rollouts_from_history(HISTORY, t, t + timedelta(hours=1))
+    assert stable == "v1"
+    assert [(r.version, r.at) for r in rollouts] == [
+        ("v2", t),
+        ("v3", t + timedelta(minutes=30)),
+    ]
+    # A window that starts after v2 went live: v3 is the rollout, v1 (there before) stable.
+    stable, rollouts = rollouts_from_history(
+        HISTORY, t + timedelta(minutes=20), t + timedelta(hours=1)
+    )
+    assert stable == "v1"
+    assert [r.version for r in rollouts] == ["v3"]
+
+
+def test_from_history_replays_what_the_live_object_recorded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = yaml.safe_load((EXAMPLES / "consecutive-failures.yaml").read_text())
+    ((_, sim),) = load(str(EXAMPLES / "consecutive-failures.yaml"))
+    start = sim.scenario.rollouts[0].at
+    fixture = tmp_path / "fixture.json"
+    fixture.write_text(json.dumps(recorded.dump(sim.recordings, sim.step, start, sim.scenario.end)))
+    live = {
+        "metadata": {"namespace": "default", "name": "model"},
+        "spec": scenario["spec"],
+        "status": {"history": [h.model_dump(mode="json", by_alias=True) for h in HISTORY[:2]]},
+    }
+
+    class Session:
+        def get(self, namespace: str, name: str) -> dict[str, Any]:
+            assert (namespace, name) == ("default", "model")
+            return live
+
+    monkeypatch.setattr("modelguard.cli.backtest.connect", lambda args: Session())
+    args = ["backtest", "--from-history", "default/model", "--replay", str(fixture)]
+    assert main([*args, "-o", "json", "--expect", "rollback"]) == 0
+    out = capsys.readouterr()
+    assert "from history: v2 at 2026-11-20T10:00:00+00:00" in out.err
+    (v2,) = json.loads(out.out)["outcomes"]
+    assert v2["rolledBackAt"] == "2026-11-20T10:10:00+00:00"  # as simulate says
