@@ -106,13 +106,18 @@ class VersionOutcome:
         return None if self.rolled_back_at is None else self.rolled_back_at - self.live_at
 
 
-@dataclass(frozen=True)
+# repr=False: asyncio.run reprs its task, result included, twice (Python 3.11's signal
+# handling formats the SIGINT handler it restores): a week's timeline took seconds.
+@dataclass(frozen=True, repr=False)
 class Replay:
     scenario: Scenario
     steps: tuple[Step, ...]
     outcomes: tuple[VersionOutcome, ...]
     status: ModelDeploymentStatus  # the last one written
     events: tuple[tuple[datetime, Event], ...]
+
+    def __repr__(self) -> str:
+        return f"Replay({len(self.steps)} evaluations, outcomes={self.outcomes!r})"
 
 
 def version_spec(spec: ModelDeploymentSpec, name: str) -> VersionSpec:
