@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from modelguard.core.api import ModelDeploymentSpec, Verdict
 from modelguard.core.ports import QueryResult
 from modelguard.core.replay import (
@@ -15,6 +17,7 @@ from modelguard.core.replay import (
     Scenario,
     Series,
     SimClock,
+    engine,
     replay,
     version_spec,
 )
@@ -171,3 +174,25 @@ def test_version_spec_names_the_version_the_way_the_spec_does() -> None:
         update={"version": tagged.version.model_copy(update={"model_tag": None, "image": "r/m:1"})}  # type: ignore[union-attr]
     )
     assert version_spec(imaged, "2.0").image == "r/m:2.0"
+
+
+async def test_a_replay_cut_short_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "MAX_RECONCILES", 10)
+    result, _ = await run(spec(), {ACC.format(v="v2"): series([0.95] * 60)})
+    assert result.stopped_at is not None
+    assert result.stopped_at < T + timedelta(minutes=30)
+    assert summary(result)[-1].startswith(f"the replay stopped at {result.stopped_at:%H:%M:%S}")
+    full, _ = await run(spec(), {ACC.format(v="v2"): series([0.95] * 60)}, minutes=5)
+    assert full.stopped_at is None
+
+
+async def test_progress_is_reported_for_long_replays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "PROGRESS_EVERY", 10)
+    heard: list[int] = []
+    clock = SimClock(T)
+    source = RecordedMetrics(
+        step=STEP, clock=clock, recordings={ACC.format(v="v2"): series([0.95] * 80)}
+    )
+    scenario = Scenario(spec(), (Rollout("v2", T),), T + timedelta(minutes=30), stable="v1")
+    result = await replay(scenario, source, clock, lambda now, n: heard.append(n))
+    assert heard == [10, 20, 30, 40, 50][: len(result.steps) // 10]

@@ -12,13 +12,14 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from modelguard.cli import plot, replay_view
 from modelguard.cli.errors import CliError
-from modelguard.cli.prometheus import PrometheusClient
+from modelguard.cli.prometheus import PrometheusClient, read_token
 from modelguard.cli.session import connect
 from modelguard.cli.simulate import EXPECTATION_FAILED, add_policy_options
 from modelguard.cli.specfile import SpecFile, apply_sets, parsed, read_spec_file, sweep_variants
@@ -44,15 +45,6 @@ def parse_time(text: str, flag: str) -> datetime:
     except ValueError as exc:
         raise CliError(f"{flag} {text!r}: use RFC 3339, e.g. 2026-11-20T10:00:00Z") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _read_token(path: str | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise CliError(f"--token-file {path}: {exc.strerror or exc}") from exc
 
 
 def _expectation(expect: str | None, version: str, label: str, result: Replay) -> list[str]:
@@ -120,10 +112,17 @@ def _rollouts(
     return args.stable_version, (Rollout(args.version, live_at),)
 
 
+def _progress(label: str) -> Callable[[datetime, int], None]:
+    def report(now: datetime, evaluations: int) -> None:
+        _err(f"{label}: replayed {evaluations} evaluations, up to {now.isoformat()}")
+
+    return report
+
+
 def _client(
     args: argparse.Namespace, url: str, start: datetime, caveats: list[str]
 ) -> PrometheusClient:
-    client = PrometheusClient(url, _read_token(args.token_file), progress=_err)
+    client = PrometheusClient(url, read_token(args.token_file), progress=_err)
     retention = client.retention()
     if retention is not None and datetime.now(UTC) - retention > start:
         caveats.insert(
@@ -167,7 +166,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     for label, spec in variants:
         scenario = Scenario(spec, rollouts, end, stable, spec_file.namespace, spec_file.name)
         clock.now = rollouts[0].at
-        runs.append((label, asyncio.run(run_replay(scenario, source, clock))))
+        runs.append((label, asyncio.run(run_replay(scenario, source, clock, _progress(label)))))
     if client is not None:
         _err(
             f"{client.range_queries} range queries ({client.range_requests} requests) "

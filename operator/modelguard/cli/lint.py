@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from modelguard.cli.errors import CliError
-from modelguard.cli.prometheus import PrometheusClient
+from modelguard.cli.prometheus import PrometheusClient, read_token
 from modelguard.cli.specfile import read_yaml
 from modelguard.core import api
 from modelguard.core.decision import resolve
@@ -168,8 +167,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         values["version"] = version
         if args.stable_version:
             values["stableVersion"] = args.stable_version
-        token = Path(args.token_file).read_text().strip() if args.token_file else None
-        client = PrometheusClient(args.prometheus, token)
+        client = PrometheusClient(args.prometheus, read_token(args.token_file))
         try:
             problems += live_problems(spec, client, values)
         finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -30,6 +31,16 @@ from modelguard.core.replay import Recorded, Series
 
 MAX_POINTS = 11_000
 CHUNK_POINTS = 10_000
+
+
+def read_token(path: str | None) -> str | None:
+    """A bearer token from a file (--token-file), as the operator reads it from a Secret."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CliError(f"--token-file {path}: {exc.strerror or exc}") from exc
 
 
 class BadQueryError(Exception):

@@ -19,7 +19,7 @@ requests and any other human action are not replayed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -115,6 +115,8 @@ class Replay:
     outcomes: tuple[VersionOutcome, ...]
     status: ModelDeploymentStatus  # the last one written
     events: tuple[tuple[datetime, Event], ...]
+    # Set when MAX_RECONCILES ended the replay before the window did.
+    stopped_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"Replay({len(self.steps)} evaluations, outcomes={self.outcomes!r})"
@@ -158,8 +160,18 @@ def _as_spec(version: ModelVersion) -> VersionSpec:
     return VersionSpec(image=version.image, model_tag=version.model_tag)
 
 
-async def replay(scenario: Scenario, source: MetricsSource, clock: SimClock) -> Replay:
-    """Replay the scenario; `source` reads its data at `clock.now`, which this moves."""
+# How often (in evaluations) the progress callback hears of a long replay.
+PROGRESS_EVERY = 5000
+
+
+async def replay(
+    scenario: Scenario,
+    source: MetricsSource,
+    clock: SimClock,
+    progress: Callable[[datetime, int], None] | None = None,
+) -> Replay:
+    """Replay the scenario; `source` reads its data at `clock.now`, which this moves.
+    `progress(now, evaluations)` is called every PROGRESS_EVERY evaluations."""
     spec = scenario.spec
     if spec.analysis is None:
         raise ValueError("the spec has no analysis: there is nothing to replay")
@@ -184,6 +196,7 @@ async def replay(scenario: Scenario, source: MetricsSource, clock: SimClock) -> 
     current_spec = spec
     pending = list(rollouts)
     now = rollouts[0].at
+    stopped_at: datetime | None = None
     for _ in range(MAX_RECONCILES):
         if now > scenario.end:
             break
@@ -220,16 +233,21 @@ async def replay(scenario: Scenario, source: MetricsSource, clock: SimClock) -> 
         last = status.last_evaluation
         if last is not None and last is not before and last.time == now:
             steps.append(_step(status, last.version, now, tick_events, failures_before))
+            if progress is not None and len(steps) % PROGRESS_EVERY == 0:
+                progress(now, len(steps))
         due = next_due(current_spec, status, now)
         if pending:
             due = min(due, pending[0].at)
         now = due if due > now else now + timedelta(seconds=1)
+    else:
+        stopped_at = now if now <= scenario.end else None
     return Replay(
         scenario=scenario,
         steps=tuple(steps),
         outcomes=tuple(_outcomes(rollouts, steps, status)),
         status=status,
         events=tuple(events),
+        stopped_at=stopped_at,
     )
 
 

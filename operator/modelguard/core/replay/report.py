@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from modelguard.core.durations import format_duration
-from modelguard.core.replay.engine import Replay, VersionOutcome
+from modelguard.core.replay.engine import MAX_RECONCILES, Replay, VersionOutcome
 
 CAVEATS = (
     "evaluations are step-aligned: each reads the last step at or before its time",
@@ -56,7 +56,13 @@ def summary_line(outcome: VersionOutcome, replay: Replay) -> str:
 
 
 def summary(replay: Replay) -> list[str]:
-    return [summary_line(o, replay) for o in replay.outcomes]
+    lines = [summary_line(o, replay) for o in replay.outcomes]
+    if replay.stopped_at is not None:
+        lines.append(
+            f"the replay stopped at {clock_time(replay.stopped_at, replay)} after "
+            f"{MAX_RECONCILES} reconciles: shorten the window or raise analysis.interval"
+        )
+    return lines
 
 
 def inconclusive_share(replay: Replay) -> float:
