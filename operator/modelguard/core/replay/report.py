@@ -12,6 +12,7 @@ CAVEATS = (
     "the kill switch, manual rollbacks and other human actions are not replayed",
     "the workload is simulated: every version change rolls out at once and completely",
     "increase()/rate() extrapolate at the window's edges as they do live",
+    "a series relabelled or renamed within the window reads as missing data",
 )
 
 
