@@ -33,10 +33,11 @@ export MODELGUARD_PY="$venv/bin/python"
 # everything started from here (pytest, kopf run, the CLI, mypy, import-linter).
 export PYTHONPATH="$repo/operator:$repo/testenv${PYTHONPATH:+:$PYTHONPATH}"
 
-# --- Prometheus and promtool (Debian's package) -------------------------------------
-# promtool checks and unit-tests deploy/monitoring's alert rules in the fast tier.
-if ! command -v promtool >/dev/null \
-    || { [ -z "${MODELGUARD_PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null; }; then
+# --- Prometheus (Debian's package) --------------------------------------------------
+# The package ships promtool too: the backtest e2e test and benchmark backfill a TSDB
+# with `promtool tsdb create-blocks-from openmetrics` (MODELGUARD_PROMTOOL_BIN overrides).
+if { [ -z "${MODELGUARD_PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null; } ||
+   { [ -z "${MODELGUARD_PROMTOOL_BIN:-}" ] && ! command -v promtool >/dev/null; }; then
     say "installing Debian's prometheus"
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     command -v apt-get >/dev/null || die "no apt-get: install Prometheus 2.x and set MODELGUARD_PROMETHEUS_BIN"

@@ -4,7 +4,7 @@
 # cannot run on). Separate venv, never the shared one:
 #
 #   hack/test-lowest.sh                  # build $MODELGUARD_CACHE/venv-lowest once, run the fast tier
-#   hack/test-lowest.sh tests/unit/x.py  # extra arguments go to pytest (default: -m "not e2e and not typecheck")
+#   hack/test-lowest.sh tests/unit/x.py  # extra arguments go to pytest (default: -m "not e2e and not typecheck and not plot")
 #
 # Each runtime dependency and each test-running dev tool (pytest, pytest-asyncio,
 # hypothesis, kmock, lupa) is pinned to its floor (`pkg>=X` -> `pkg==X`); their own
@@ -61,8 +61,9 @@ fi
 # This checkout's sources, not an install: the floors are what is under test.
 export PYTHONPATH="$repo/operator:$repo/testenv:$repo"
 cd "$repo"
-# mypy is a lint tool, not installed here: its own test runs in the main venv only.
-[ "$#" -gt 0 ] || set -- -m "not e2e and not typecheck"
+# mypy is a lint tool, not installed here: its own test runs in the main venv only; nor
+# is the optional plot extra (matplotlib), whose test is marked plot.
+[ "$#" -gt 0 ] || set -- -m "not e2e and not typecheck and not plot"
 say "fast tier on: $("$venv/bin/python" -m pip freeze 2>/dev/null \
     | grep -iE '^(kopf|kubernetes|pydantic|prometheus.api.client|pyyaml|prometheus.client|requests|urllib3)==' \
     | tr '\n' ' ')"

@@ -5,6 +5,7 @@
 - ``PrometheusServer``: Debian's Prometheus with a 1 s scrape/evaluation interval.
 - ``NEVER_READY``: a container image containing it gets pods that never become Ready.
 - ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly.
+- ``backfill``: past metric history (OpenMetrics) written into a TSDB by promtool.
 - ``SilentServer``: accepts connections and never answers (a Prometheus that hangs).
 
 Anything that fails to start raises ``ComponentStartError`` naming the component and its log
@@ -12,7 +13,7 @@ file; nothing here ever skips a test. Binaries come from ``hack/build-control-pl
 """
 
 from modelguard_testenv._process import ComponentStartError, ManagedProcess, MissingBinaryError
-from modelguard_testenv.binaries import K8S_VERSION, find_binary, find_prometheus
+from modelguard_testenv.binaries import K8S_VERSION, find_binary, find_prometheus, find_promtool
 from modelguard_testenv.controlplane import (
     COMPONENTS,
     PORT_NAMES,
@@ -21,6 +22,7 @@ from modelguard_testenv.controlplane import (
     UserCredentials,
 )
 from modelguard_testenv.exporter import SyntheticModelExporter
+from modelguard_testenv.history import HistorySeries, backfill, openmetrics
 from modelguard_testenv.prometheus import PrometheusServer
 from modelguard_testenv.recovery import wait_until_workloads_run
 from modelguard_testenv.silent import SilentServer
@@ -34,6 +36,7 @@ __all__ = [
     "PORT_NAMES",
     "ComponentStartError",
     "ControlPlane",
+    "HistorySeries",
     "KubectlError",
     "ManagedProcess",
     "MissingBinaryError",
@@ -41,8 +44,11 @@ __all__ = [
     "SilentServer",
     "SyntheticModelExporter",
     "UserCredentials",
+    "backfill",
     "find_binary",
     "find_prometheus",
+    "find_promtool",
+    "openmetrics",
     "wait_for",
     "wait_until_workloads_run",
 ]

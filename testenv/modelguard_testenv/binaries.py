@@ -79,21 +79,30 @@ def find_kwok_stages(bin_dir: str | Path | None = None) -> Path:
     raise MissingBinaryError("kwok", f"kwok stage configs not found (tried {tried}); {BUILD_HINT}")
 
 
-def find_prometheus(binary: str | Path | None = None) -> Path:
-    """Prometheus: ``binary``, ``$MODELGUARD_PROMETHEUS_BIN``, /usr/bin/prometheus, PATH."""
+def _find_debian_tool(name: str, env: str, binary: str | Path | None) -> Path:
+    """``binary``, else ``$env``, /usr/bin/NAME, PATH: the first executable one."""
     if binary is not None:
         candidates = [Path(binary)]
     else:
-        env = os.environ.get("MODELGUARD_PROMETHEUS_BIN")
-        on_path = shutil.which("prometheus")
-        candidates = [Path(p) for p in (env, "/usr/bin/prometheus", on_path) if p]
+        on_path = shutil.which(name)
+        candidates = [Path(p) for p in (os.environ.get(env), f"/usr/bin/{name}", on_path) if p]
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     tried = ", ".join(str(c) for c in candidates)
     raise MissingBinaryError(
-        "prometheus",
-        f"prometheus binary not found (tried {tried}); on Debian/Ubuntu: "
-        "apt-get install -y --no-install-recommends prometheus, "
-        "or set MODELGUARD_PROMETHEUS_BIN",
+        name,
+        f"{name} not found (tried {tried}); on Debian/Ubuntu it comes with "
+        f"apt-get install -y --no-install-recommends prometheus, or set {env}",
     )
+
+
+def find_prometheus(binary: str | Path | None = None) -> Path:
+    """Prometheus: ``binary``, ``$MODELGUARD_PROMETHEUS_BIN``, /usr/bin/prometheus, PATH."""
+    return _find_debian_tool("prometheus", "MODELGUARD_PROMETHEUS_BIN", binary)
+
+
+def find_promtool(binary: str | Path | None = None) -> Path:
+    """promtool (Debian's prometheus package ships it): ``binary``,
+    ``$MODELGUARD_PROMTOOL_BIN``, /usr/bin/promtool, PATH."""
+    return _find_debian_tool("promtool", "MODELGUARD_PROMTOOL_BIN", binary)

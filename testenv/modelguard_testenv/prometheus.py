@@ -44,6 +44,10 @@ class PrometheusServer:
     ``binary`` overrides the lookup ($MODELGUARD_PROMETHEUS_BIN, /usr/bin/prometheus, PATH),
     ``extra_args`` are appended to the command line, ``rule_files`` are loaded as the
     config's rule_files (recording and alerting rules, evaluated every evaluation_interval).
+    ``extra_args`` are appended to the command line. ``data_dir`` serves an existing
+    TSDB (e.g. one backfilled by ``modelguard_testenv.history``), which ``close()`` then
+    leaves alone; ``retention`` is ``--storage.tsdb.retention.time`` (Prometheus deletes
+    blocks older than that, 15d by default: history backfilled further back needs more).
     """
 
     def __init__(
@@ -58,6 +62,8 @@ class PrometheusServer:
         job_name: str = "modelguard-testenv",
         extra_args: Sequence[str] = (),
         rule_files: Iterable[str | Path] = (),
+        data_dir: str | Path | None = None,
+        retention: str | None = None,
         startup_timeout: float = 30.0,
         keep_logs: bool | None = None,
     ) -> None:
@@ -70,6 +76,8 @@ class PrometheusServer:
         self.job_name = job_name
         self._extra_args = list(extra_args)
         self._rule_files = [str(Path(f).resolve()) for f in rule_files]
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._retention = retention
         self.startup_timeout = startup_timeout
         self._keep_logs = keep_logs
         self._port: int | None = None
@@ -176,7 +184,7 @@ class PrometheusServer:
         keep = keep_logs
         if keep is None:
             keep = self._keep_logs if self._keep_logs is not None else keep_logs_from_env()
-        shutil.rmtree(self._workdir / "data", ignore_errors=True)
+        shutil.rmtree(self._workdir / "data", ignore_errors=True)  # ours, never data_dir
         if keep:
             self._keep(True)
         elif self._requested_workdir is None:
@@ -196,7 +204,8 @@ class PrometheusServer:
         return [
             str(binary),
             f"--config.file={self.workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--storage.tsdb.path={self._data_dir or self.workdir / 'data'}",
+            *([f"--storage.tsdb.retention.time={self._retention}"] if self._retention else []),
             f"--web.listen-address=127.0.0.1:{self.port}",
             # Lets set_targets() reload the config without a restart.
             "--web.enable-lifecycle",

@@ -7,6 +7,9 @@
     modelguard status [NAME] [-A] [-o json]
     modelguard history NAME [-o json]
     modelguard rollback NAME [--to VERSION] [--reason TEXT]
+    modelguard simulate SCENARIO.yaml [--set PATH=VALUE] [--sweep PATH=V1,V2]
+    modelguard backtest -f MD.yaml --prometheus URL --from T --to T --version V ...
+    modelguard lint -f MD.yaml [--prometheus URL]
 
 Every command only writes the ModelDeployment (spec.killSwitch, or an annotation); the
 operator does the rest and reports in the status, so the CLI needs no more RBAC than
@@ -23,8 +26,8 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from modelguard import __version__
+from modelguard.cli import backtest, lint, simulate, switches
 from modelguard.cli import render as cli_render
-from modelguard.cli import switches
 from modelguard.cli.errors import CliError
 from modelguard.cli.requests import (
     RequestError,
@@ -180,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="VERSION", help="default: the last known good")
     rollback.add_argument("--reason", default="", help="why (recorded with the request)")
     rollback.set_defaults(handler=cmd_rollback)
+
+    simulate.add_command(commands)
+    backtest.add_command(commands)
+    lint.add_command(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
@@ -11,6 +12,9 @@ _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+# Cached: a spec has a handful of durations, and the decision parses them on every
+# reconcile (a week's backtest: 120,000 times). timedelta is immutable; errors are not cached.
+@lru_cache(maxsize=512)
 def parse_duration(text: str) -> timedelta:
     """Parse a duration; raise ValueError with the offending text otherwise."""
     if not re.fullmatch(DURATION_PATTERN, text):

@@ -14,16 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from modelguard.core.api import AnalysisSpec, Check, CheckResult, ModelDeploymentStatus
-from modelguard.core.decision import baseline_time, template_values
+from modelguard.core.api import AnalysisSpec, CheckResult, ModelDeploymentStatus
+from modelguard.core.checks import failed_checks, run_checks
 from modelguard.core.durations import parse_duration
-from modelguard.core.evaluation import (
-    RenderedCheck,
-    evaluate_check,
-    evaluate_proportion,
-    evaluate_unqueried,
-    render_check,
-)
 from modelguard.core.ports import MetricsSource, QueryResult, Workloads
 
 log = logging.getLogger(__name__)
@@ -77,56 +70,22 @@ class Evaluator:
     ) -> list[CheckResult]:
         """Every check of `analysis` for the version `status` runs, queried at once."""
         meta = body["metadata"]
-        values = template_values(status, meta["namespace"], meta["name"])
-        baseline_at = baseline_time(status)
-        started_at = status.current_version.since if status.current_version else None
+        namespace, name = meta["namespace"], meta["name"]
         now = self._clock()
-
-        def rendered(check: Check) -> RenderedCheck:
-            return render_check(check, values, baseline_at, started_at=started_at, now=now)
-
         token: str | None = None
         auth = analysis.prometheus.auth_secret_ref
         if auth is not None:
             try:
-                token = await self._kube.read_secret_key(meta["namespace"], auth.name, auth.key)
+                token = await self._kube.read_secret_key(namespace, auth.name, auth.key)
             except Exception as exc:  # any failure (403, 404, no key) makes checks Inconclusive
                 failure = QueryResult(error=f"cannot read Secret {auth.name!r}: {_reason(exc)}")
-                return [evaluate_unqueried(rendered(c), failure) for c in analysis.checks]
+                return failed_checks(analysis.checks, status, namespace, name, now, failure)
         timeout = parse_duration(analysis.prometheus.timeout).total_seconds()
         source = self._metrics_factory(analysis.prometheus.url, timeout, token)
         try:
-            return list(
-                await asyncio.gather(
-                    *(self._run_check(source, rendered(check)) for check in analysis.checks)
-                )
-            )
+            return await run_checks(source, analysis.checks, status, namespace, name, now)
         finally:
             source.close()
-
-    @staticmethod
-    async def _run_check(source: MetricsSource, rendered: RenderedCheck) -> CheckResult:
-        if rendered.needs_stable_version:  # nothing to ask Prometheus: Inconclusive
-            return evaluate_unqueried(rendered, QueryResult())
-        if rendered.arms is not None:
-            arms, at = rendered.arms, rendered.baseline_at
-            counts = await asyncio.gather(
-                source.query(arms.success),
-                source.query(arms.total),
-                source.query(arms.stable_success, at),
-                source.query(arms.stable_total, at),
-            )
-            return evaluate_proportion(rendered, *counts)
-
-        async def run(query: str | None, at: datetime | None = None) -> QueryResult | None:
-            return None if query is None else await source.query(query, at)
-
-        value, baseline, samples = await asyncio.gather(
-            source.query(rendered.query),
-            run(rendered.baseline_query, rendered.baseline_at),
-            run(rendered.samples_query),
-        )
-        return evaluate_check(rendered, value, baseline, samples)
 
 
 def _reason(exc: Exception) -> str:

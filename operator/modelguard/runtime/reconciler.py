@@ -42,6 +42,7 @@ from modelguard.core.api import (
 from modelguard.core.canary import Owner
 from modelguard.core.decision import (
     DEFAULT_TAG_ENV,
+    MAX_PASSES,
     PENDING_RECHECK,
     KillSwitchOnly,
     Observation,
@@ -56,6 +57,7 @@ from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
 from modelguard.core.evaluation import overall
 from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import Workloads
+from modelguard.core.specparse import kill_switch_part, parse_spec, spec_error
 from modelguard.core.workload import (
     Action,
     DeleteCanary,
@@ -67,12 +69,9 @@ from modelguard.core.workload import (
 from modelguard.runtime import telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
-from modelguard.runtime.specs import kill_switch_part, parse_spec, spec_error
 
 log = logging.getLogger(__name__)
 
-# A reconcile that acted looks again at once to confirm; this bounds that loop.
-MAX_PASSES = 4
 # Dry run: a held action (a pending version, a kill switch to enforce) never gets
 # confirmed, so its short recheck would poll the same answer forever; watches still wake
 # the reconcile at once on any change of the objects.

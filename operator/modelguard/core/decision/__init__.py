@@ -20,7 +20,7 @@ phase_of), plan (the function above, invalid_spec, a missing target), teardown (
 delete restores before the object goes, and the finalizer that holds it until then).
 """
 
-from modelguard.core.decision.model import Observation, Plan
+from modelguard.core.decision.model import MAX_PASSES, Observation, Plan
 from modelguard.core.decision.plan import KillSwitchOnly, invalid_spec, plan
 from modelguard.core.decision.summary import Readiness, phase_of
 from modelguard.core.decision.timing import (
@@ -38,6 +38,7 @@ from modelguard.core.decision.versions import (
     plain,
     resolve,
     rollback_target,
+    samples_since,
     stable_version,
     tag_env,
     template_values,
@@ -46,6 +47,7 @@ from modelguard.core.decision.versions import (
 __all__ = [
     "DEFAULT_TAG_ENV",
     "KILL_SWITCH_RECHECK",
+    "MAX_PASSES",
     "PENDING_RECHECK",
     "KillSwitchOnly",
     "Observation",
@@ -63,6 +65,7 @@ __all__ = [
     "plan",
     "resolve",
     "rollback_target",
+    "samples_since",
     "stable_version",
     "tag_env",
     "template_values",

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from modelguard.core.api import CheckResult, ModelDeploymentStatus, RollbackRequest
 from modelguard.core.workload import Action, Event, Workload
 
+# A reconcile that acted looks again at once to confirm (observe, plan, act); this
+# bounds that loop. The replay engine (core.replay) loops the same way.
+MAX_PASSES = 4
+
 
 @dataclass(frozen=True)
 class Observation:

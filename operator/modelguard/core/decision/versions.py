@@ -93,6 +93,15 @@ def baseline_time(status: ModelDeploymentStatus) -> datetime | None:
     return None
 
 
+def samples_since(status: ModelDeploymentStatus) -> datetime | None:
+    """What {{sinceStart}} counts from: the canary's start while it steps (both arms
+    cumulative over the same span, which keeps the sequential test valid across looks),
+    else when the current version went live."""
+    if _canary_stepping(status) and status.canary is not None:
+        return status.canary.started_at
+    return status.current_version.since if status.current_version else None
+
+
 def template_values(status: ModelDeploymentStatus, namespace: str, name: str) -> dict[str, str]:
     """Values for PromQL templates. {{stableVersion}} is the version a relative check
     compares against: the newest known-good one other than the current version, so a

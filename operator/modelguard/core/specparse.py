@@ -1,6 +1,11 @@
-"""Reading a ModelDeployment's spec for the reconciler: what pydantic and the CRD cannot
-check (PromQL placeholders, modes not supported yet), the errors as users read them,
-and the part an invalid spec still says (its target and kill switch)."""
+"""Parsing a spec as the operator does, for every reader of one: the reconciler (an
+invalid spec becomes a condition), and the CLI's lint and backtest (the same rules,
+without a cluster).
+
+The pydantic models check the schema and the cross-field rules (the CEL twins); what the
+CRD cannot check (the PromQL templates' placeholders, modes not supported yet) is done
+here, with the part an invalid spec still says (its target and kill switch).
+"""
 
 from __future__ import annotations
 
@@ -29,14 +34,20 @@ def parse_spec(raw: Any) -> ModelDeploymentSpec:
     return spec
 
 
-def spec_error(exc: Exception) -> str:
+def spec_errors(exc: Exception) -> list[str]:
+    """One line per problem, each naming its field (spec.analysis.checks.0.min: ...)."""
     if isinstance(exc, ValidationError):
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
             parts.append(f"spec.{where}: {err['msg']}" if where else err["msg"])
-        return "; ".join(parts)
-    return str(exc)
+        return parts
+    return [str(exc)]
+
+
+def spec_error(exc: Exception) -> str:
+    """The problems on one line, as the InvalidSpec condition shows them."""
+    return "; ".join(spec_errors(exc))
 
 
 def kill_switch_part(raw: dict[str, Any]) -> ModelDeploymentSpec | None:
