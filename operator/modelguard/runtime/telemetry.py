@@ -30,6 +30,12 @@ KILL_SWITCH_ENGAGED = Gauge(
     ["namespace", "name"],
 )
 
+LEADER = Gauge(
+    "modelguard_leader",
+    "1 while this replica holds the leader Lease and acts (or runs without election); "
+    "0 on a standby, which watches but never acts.",
+)
+
 
 def serve(port: int) -> None:
     """Expose /metrics on all interfaces of the pod; 0 disables it."""
