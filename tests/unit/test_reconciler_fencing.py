@@ -16,7 +16,7 @@ import pytest
 from modelguard.core.api import Phase
 from modelguard.core.ports import ConflictError
 from modelguard.core.workload import Scale
-from modelguard.runtime.reconciler import CONFLICT_ATTEMPTS, Reconciler
+from modelguard.runtime.reconciler import CONFLICT_ATTEMPTS, NOT_LEADING_RECHECK, Reconciler
 from tests.unit.test_reconciler import (
     BAD,
     KILL,
@@ -99,7 +99,7 @@ async def test_a_replica_that_no_longer_leads_writes_nothing() -> None:
     world.kube.create_model(NS, NAME, spec(1, kill=KILL))
     follower = Reconciler(world.kube, world.prometheus, world.clock, gate=lambda: False)
     due = await follower.reconcile(NS, NAME)
-    assert due == world.clock.now  # due again at once, for whenever it leads
+    assert due == world.clock.now + NOT_LEADING_RECHECK  # soon; resume() makes it due now
     assert world.kube.status_writes == []
     assert world.kube.applied == []
     assert world.kube.posted == []

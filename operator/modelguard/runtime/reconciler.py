@@ -81,6 +81,7 @@ DRY_RUN_RECHECK = timedelta(seconds=60)
 RESYNC = timedelta(minutes=5)
 # Fresh reads after a conflicting write before the reconcile fails (and backs off).
 CONFLICT_ATTEMPTS = 3
+NOT_LEADING_RECHECK = timedelta(seconds=1)
 
 
 class _NotLeadingError(Exception):
@@ -159,7 +160,9 @@ class Reconciler:
                             raise
                         log.info("%s/%s changed since read: deciding again", namespace, name)
                     except _NotLeadingError:
-                        return self._clock()  # due again whenever this replica leads
+                        # Not "now": until the election pauses the scheduler (within
+                        # moments) that would spin; resume() makes everything due anyway.
+                        return self._clock() + NOT_LEADING_RECHECK
                 raise AssertionError("unreachable")
         finally:
             if self._interrupts.get(key) is interrupted:
