@@ -11,7 +11,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from kubernetes import client
@@ -111,12 +111,14 @@ def _record(lease: client.V1Lease) -> LeaseRecord:
     )
 
 
-def _micro(value: datetime | None) -> str | None:
-    """A MicroTime as the API server parses it: always six fractional digits (isoformat()
-    drops them when they are zero, and the server then refuses the Lease)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _micro(value: datetime | None) -> datetime | None:
+    """A stamp the API server parses as a MicroTime. The client serialises a datetime with
+    isoformat(), which drops the fraction when it is zero, and a MicroTime without six
+    fractional digits is refused: such a stamp moves by one microsecond (it is only shown,
+    never judged)."""
+    if value is None or value.microsecond:
+        return value
+    return value.replace(microsecond=1)
 
 
 def _time(value: object) -> datetime | None:

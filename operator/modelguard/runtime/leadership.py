@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from modelguard.core.leader import Election, Move, Step
+from modelguard.core.leader import Election, Step
 from modelguard.core.ports import ConflictError, Leases
 from modelguard.runtime import telemetry
 
@@ -118,32 +118,35 @@ class Leadership:
             await self._sleep(self._election.next_attempt(self._clock()))
 
     async def _attempt(self) -> None:
-        """Read the Lease and write what core.leader decides, within the time left."""
+        """Read the Lease and write what core.leader decides, within the time left; on a
+        conflict (another replica wrote it since it was read) once more from a fresh read."""
         timings = self._election.timings
         deadline = self._election.deadline()
-        now = self._clock()
-        budget = timings.retry_period if deadline is None else deadline - now
-        move: Move | None = None
+        budget = timings.retry_period if deadline is None else deadline - self._clock()
         try:
             async with asyncio.timeout(max(budget, 0.0)):
-                current = await self._leases.get()
-                # The end of the read, not its start: the record is at least that old,
-                # so a slow read can only make a standby wait longer, never less.
-                move = self._election.decide(current, self._clock(), self._wall())
-                if move.write is None:
-                    return
-                started = self._clock()
-                write = self._leases.create if move.step is Step.CREATE else self._leases.update
-                written = await write(move.write)
-                self._election.wrote(written, started)
-        except ConflictError:
-            # Another replica wrote the Lease since it was read (it won a race to take
-            # over, or it renewed): read it again next time.
-            log.info("Leader Lease changed under us: %s lost the race", self.identity)
+                for attempt in (1, 2):
+                    try:
+                        await self._read_and_write()
+                    except ConflictError:
+                        # It renewed, or won a race to take over: the fresh read says.
+                        log.info("Leader Lease changed under %s (%d)", self.identity, attempt)
+                    else:
+                        return
         except TimeoutError:
-            log.warning("Leader Lease call timed out (%s)", move.step if move else "read")
+            log.warning("Leader Lease call timed out after %.1fs", budget)
         except Exception:
             log.warning("Leader Lease call failed", exc_info=True)
+
+    async def _read_and_write(self) -> None:
+        current = await self._leases.get()
+        # The end of the read, not its start: the record is at least that old, so a slow
+        # read can only make a standby wait longer, never less.
+        move = self._election.decide(current, self._clock(), self._wall())
+        if move.write is not None:
+            started = self._clock()
+            write = self._leases.create if move.step is Step.CREATE else self._leases.update
+            self._election.wrote(await write(move.write), started)
 
     async def _settle(self) -> None:
         leading = self._election.leading(self._clock())
