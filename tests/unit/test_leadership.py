@@ -255,3 +255,23 @@ async def test_a_restart_under_the_same_identity_takes_the_lease_back_at_once(
     async with replicas(store, clock, "a") as (again,):
         await clock.advance(0)
         assert again.events == [("lead", clock.now)]
+
+
+async def test_after_an_outage_the_lease_is_taken_back_within_the_failure_retry(
+    clock: FakeMonotonic,
+) -> None:
+    """Every call fails for 25 s (the API server is down): the leader stops at its renew
+    deadline, retries every 0.5 s meanwhile, and leads again within 0.5 s of the server
+    answering, not a retry period (2 s) later."""
+    store = LeaseStore()
+    async with replicas(store, clock, "a") as (a,):
+        await clock.advance(1)
+        store.cut.add("a")
+        await clock.advance(25)
+        assert not a.leading()
+        back = clock.now
+        store.cut.discard("a")
+        await clock.advance(0.5)
+        assert a.leading()
+        assert a.events[-1][0] == "lead"
+        assert a.events[-1][1] - back <= 0.5

@@ -97,7 +97,7 @@ def test_a_replace_is_conditional_on_the_version_decided_from() -> None:
     assert body.spec.holder_identity == "pod-a"
     # Six fractional digits, as the API server's MicroTime needs (isoformat() leaves
     # them out at microsecond 0).
-    sent = client.ApiClient().sanitize_for_serialization(body)
+    sent = client.ApiClient().sanitize_for_serialization(body)  # type: ignore[no-untyped-call]
     assert sent["spec"]["renewTime"] == "2026-12-01T12:00:00.000001+00:00"
     assert sent["spec"]["acquireTime"] == "2026-12-01T12:00:00.000001+00:00"
     assert sent["spec"]["leaseDurationSeconds"] == 15

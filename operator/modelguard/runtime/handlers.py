@@ -137,6 +137,8 @@ def _leadership(
         Election(config.identity, timings),
         on_lead=scheduler.resume,
         on_lose=scheduler.pause,
+        # As often as kopf's watches retry: both must be back for a kill after an outage.
+        failure_retry=config.watch_retry_seconds,
     )
 
 

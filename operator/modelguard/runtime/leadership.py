@@ -48,7 +48,13 @@ class Leadership:
         clock: Monotonic = time.monotonic,
         wall: WallClock = _utcnow,
         sleep: Sleep = asyncio.sleep,
+        failure_retry: float = 0.5,
     ) -> None:
+        """failure_retry: how soon to try again after a Lease call failed (not after a
+        conflict or a wait). Sooner than the retry period: after an API-server outage
+        every replica has lost the Lease, and the first to read it back leads again;
+        until one does, a kill patched as the server came back waits. Retrying against a
+        server that refuses connections costs nothing."""
         self._leases = leases
         self._election = election
         self._on_lead = on_lead
@@ -56,6 +62,8 @@ class Leadership:
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
+        self._failure_retry = failure_retry
+        self._failed = False  # the last attempt failed (an error, a timeout)
         self._acting = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -115,7 +123,8 @@ class Leadership:
         while True:
             await self._attempt()
             await self._settle()
-            await self._sleep(self._election.next_attempt(self._clock()))
+            wait = self._election.next_attempt(self._clock())
+            await self._sleep(min(wait, self._failure_retry) if self._failed else wait)
 
     async def _attempt(self) -> None:
         """Read the Lease and write what core.leader decides, within the time left; on a
@@ -123,6 +132,7 @@ class Leadership:
         timings = self._election.timings
         deadline = self._election.deadline()
         budget = timings.retry_period if deadline is None else deadline - self._clock()
+        self._failed = True
         try:
             async with asyncio.timeout(max(budget, 0.0)):
                 for attempt in (1, 2):
@@ -132,7 +142,9 @@ class Leadership:
                         # It renewed, or won a race to take over: the fresh read says.
                         log.info("Leader Lease changed under %s (%d)", self.identity, attempt)
                     else:
+                        self._failed = False
                         return
+                self._failed = False  # lost two races: the Lease is alive, not failing
         except TimeoutError:
             log.warning("Leader Lease call timed out after %.1fs", budget)
         except Exception:
