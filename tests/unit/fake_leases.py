@@ -38,6 +38,9 @@ class FakeLeases:
         self.name = name
 
     async def _reach(self) -> None:
+        # A real call suspends (it runs in a thread): so does this one, or a timeout
+        # around it could never fire.
+        await asyncio.sleep(0)
         if self.name in self._store.hung:
             await self._store.release.wait()
             raise ConnectionError("the call hung, then the connection dropped")

@@ -127,10 +127,12 @@ class Election:
     def leading(self, now: float) -> bool:
         return self._renewed_at is not None and now < self._renewed_at + self.timings.renew_deadline
 
-    def deadline(self) -> float | None:
-        """The monotonic time at which we stop leading unless we renew (None: not leading)."""
-        if self._renewed_at is None:
+    def deadline(self, now: float) -> float | None:
+        """The monotonic time at which we stop leading unless we renew; None when we do not
+        lead at `now` (a deadline already past is no budget for the next call)."""
+        if not self.leading(now):
             return None
+        assert self._renewed_at is not None
         return self._renewed_at + self.timings.renew_deadline
 
     def next_attempt(self, now: float) -> float:
@@ -138,7 +140,7 @@ class Election:
         record we wait on expires (or our renew deadline passes) before that. Never 0
         for something already past: that attempt was just made, and failed."""
         wait = self.timings.retry_period
-        moments = [self.deadline()]
+        moments = [self.deadline(now)]
         if not self.leading(now) and self._seen is not None and self._seen.holder:
             moments.append(self._seen_at + self._seen.duration)
         for moment in moments:

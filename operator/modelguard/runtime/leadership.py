@@ -130,8 +130,10 @@ class Leadership:
         """Read the Lease and write what core.leader decides, within the time left; on a
         conflict (another replica wrote it since it was read) once more from a fresh read."""
         timings = self._election.timings
-        deadline = self._election.deadline()
-        budget = timings.retry_period if deadline is None else deadline - self._clock()
+        now = self._clock()
+        deadline = self._election.deadline(now)
+        # While leading, no longer than the deadline: the loss must be noticed on time.
+        budget = timings.retry_period if deadline is None else deadline - now
         self._failed = True
         try:
             async with asyncio.timeout(max(budget, 0.0)):
