@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from modelguard.core.leader import Election, Timings
+from modelguard.runtime import telemetry
 from modelguard.runtime.leadership import Leadership
 from tests.unit.fake_leases import LeaseStore
 
@@ -125,9 +126,13 @@ async def test_the_gauge_follows_leadership(clock: FakeMonotonic) -> None:
     async with replicas(store, clock, "a"):
         await clock.advance(1)
         assert REGISTRY.get_sample_value("modelguard_leader") == 1
+        telemetry.KILL_SWITCH_ENGAGED.labels("ns", "m").set(1)
         store.cut.add("a")
         await clock.advance(11)
         assert REGISTRY.get_sample_value("modelguard_leader") == 0
+        # The per-object gauges are the leader's: a standby reports none.
+        engaged = {"namespace": "ns", "name": "m"}
+        assert REGISTRY.get_sample_value("modelguard_kill_switch_engaged", engaged) is None
 
 
 async def test_a_crashed_leader_is_replaced_within_lease_duration(clock: FakeMonotonic) -> None:
