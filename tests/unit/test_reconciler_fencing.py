@@ -117,6 +117,7 @@ async def test_the_gate_is_asked_again_before_acting() -> None:
     )
     await losing.reconcile(NS, NAME)
     assert world.kube.applied == []
+    assert world.kube.posted == []  # nothing more written, Events included
     assert world.status().kill_switch.engaged  # the decision is on record
     await world.reconcile()  # the next leader
     assert world.deployment().replicas == 0

@@ -357,12 +357,14 @@ class Reconciler:
                 event.message,
                 extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
             )
+        if spec is not None and not self._dry_run and decided.actions and not self._gate():
+            # Before the try: nothing more is written, Events included; the decision is
+            # on record for the next leader (as after a crash).
+            raise _NotLeadingError
         try:
             if spec is not None and self._dry_run:
                 self._describe(meta["namespace"], spec, decided.actions, status != before)
             elif spec is not None:
-                if decided.actions and not self._gate():
-                    raise _NotLeadingError
                 await self._act(meta["namespace"], spec, decided.actions)
         finally:
             # Announced even when an action failed: the decision stands (it is recorded
