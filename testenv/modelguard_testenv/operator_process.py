@@ -2,6 +2,12 @@
 
 Tests, the demo and the benchmark run the same command a pod runs, against the local
 control plane, so that what they measure is the operator and not an in-process stand-in.
+
+Leader election is on, as in a pod. Each process has an identity of its own that survives
+its restarts (as a pod name survives a container restart, so a restarted operator takes
+its Lease back at once), and by default a Lease of its own too, so that independent
+operators (one per test namespace) never wait for each other; processes meant to compete
+are given the same `lease`.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import os
 import signal
 import sys
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +39,14 @@ class OperatorProcess:
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 60.0,
         metrics: bool = False,
+        identity: str | None = None,
+        lease: str | None = None,
+        lease_namespace: str = "modelguard-system",
     ) -> None:
+        token = uuid.uuid4().hex[:8]
+        self.identity = identity or f"operator-{token}"
+        self.lease = lease or f"modelguard-{token}"
+        self.lease_namespace = lease_namespace
         self.kubeconfig = kubeconfig
         self.log_file = log_file
         self.namespaces = list(namespaces)
@@ -83,9 +97,13 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "MODELGUARD_METRICS_PORT": str(self.metrics_port),
+            "MODELGUARD_IDENTITY": self.identity,
+            "MODELGUARD_LEASE_NAME": self.lease,
+            "MODELGUARD_LEASE_NAMESPACE": self.lease_namespace,
             "PYTHONUNBUFFERED": "1",
             **self._extra_env,
         }
+        self.metrics_port = int(env["MODELGUARD_METRICS_PORT"])
         self._proc = ManagedProcess("modelguard-operator", argv, self.log_file, env=env)
         self._proc.start()
         self._proc.wait_until(self._healthy, timeout=self.startup_timeout, what="/healthz")

@@ -29,6 +29,9 @@ def test_kustomize_builds_the_whole_install(control_plane: ControlPlane) -> None
         ("CustomResourceDefinition", "modeldeployments.modelguard.io"),
         ("Deployment", "modelguard"),
         ("Namespace", NAMESPACE),
+        ("PodDisruptionBudget", "modelguard"),
+        ("Role", "modelguard-leader-election"),
+        ("RoleBinding", "modelguard-leader-election"),
         ("Service", "modelguard-metrics"),
         ("ServiceAccount", "modelguard"),
     ]
@@ -49,11 +52,12 @@ def test_install_rolls_out(control_plane: ControlPlane) -> None:
             "get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=modelguard",
             "-o", "jsonpath={.items[*].spec.serviceAccountName}",
         ).stdout.split()  # fmt: skip
-        assert pods == ["modelguard"]
+        assert pods == ["modelguard", "modelguard"]  # two replicas, one leader
     finally:
         # Leave the namespace, CRD and RBAC: other tests share them.
         control_plane.kubectl(
-            "delete", "deployment/modelguard", "service/modelguard-metrics", "-n", NAMESPACE,
+            "delete", "deployment/modelguard", "service/modelguard-metrics",
+            "poddisruptionbudget/modelguard", "-n", NAMESPACE,
             "--ignore-not-found", "--wait=false",
         )  # fmt: skip
 

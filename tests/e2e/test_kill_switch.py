@@ -468,6 +468,8 @@ def test_switch_flipped_while_the_operator_is_down_is_enforced_on_start(
     assert took < ENFORCE_WITHIN, f"the model was stopped {took:.2f}s after the start"
     ks = cluster.wait(lambda: engaged(cluster), timeout=5, what="status.killSwitch.engaged")
     assert ks["saved"] == {"replicas": 7}
+    # The Event is posted after the patch (it never delays a kill): wait for it, as above.
+    cluster.wait(lambda: events(cluster, "KillSwitchEngaged"), 5, "engaged Event")
     assert len(events(cluster, "KillSwitchEngaged")) == 1
 
     operator.stop()

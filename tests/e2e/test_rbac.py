@@ -190,6 +190,23 @@ def _status(call: Any, *args: Any, **kwargs: Any) -> int:
 # --------------------------------------------------------------------------- 2. the server
 
 
+def test_leases_only_in_the_operators_namespace(as_operator: k8s.ApiClient) -> None:
+    """Leader election: get/create/update Leases in modelguard-system, nothing elsewhere
+    and nothing more (no delete, list or watch)."""
+    role = _one("Role")
+    assert role["metadata"]["namespace"] == SA_NAMESPACE
+    assert _one("RoleBinding")["subjects"] == [
+        {"kind": "ServiceAccount", "name": SA_NAME, "namespace": SA_NAMESPACE}
+    ]
+    got = {
+        (verb, namespace): _allowed(as_operator, verb, "coordination.k8s.io", "leases", namespace)
+        for verb in ALL_VERBS
+        for namespace in (SA_NAMESPACE, "some-team")
+    }
+    granted = {"get", "create", "update"}
+    assert got == {(v, ns): v in granted and ns == SA_NAMESPACE for v, ns in got}
+
+
 def test_identity_is_the_operator_service_account(as_operator: k8s.ApiClient) -> None:
     review = k8s.AuthenticationV1Api(as_operator).create_self_subject_review(
         k8s.V1SelfSubjectReview()

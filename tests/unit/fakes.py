@@ -4,15 +4,19 @@ FakeWorkloads implements core.ports.Workloads the way the kube adapter does agai
 API server: it stores the objects, reads exactly the guarded ones (core.guarded) into a
 Workload, applies level-based actions to them, round-trips the status through JSON as
 the API server does, and refuses a second Event of the same name. It can fail an action
-once, to put a crash between "status written" and "action applied".
+once, to put a crash between "status written" and "action applied". Like the API server it
+keeps a resourceVersion per ModelDeployment, bumped on every change, and refuses a write
+conditional on an old one (ConflictError); `before_status_write` runs another writer (a
+second replica, a user) between a reconcile's read and its write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +31,7 @@ from modelguard.core.api import (
 from modelguard.core.canary import Owner, build_for, canary_name
 from modelguard.core.canary.manifest import derived_from
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
-from modelguard.core.ports import ModelDeploymentBody, QueryResult, Workloads
+from modelguard.core.ports import ConflictError, ModelDeploymentBody, QueryResult, Workloads
 from modelguard.core.workload import (
     Action,
     CanaryAction,
@@ -106,6 +110,10 @@ class FakeWorkloads:
         self._crash_on: Callable[[Action], bool] | None = None
         self._crash_after: Callable[[Action], bool] | None = None
         self.crash_on_emit = False
+        self._versions = itertools.count(1)
+        # Run once, before the next status write is checked and stored.
+        self.before_status_write: Callable[[], Awaitable[None]] | None = None
+        self.conflicts = 0  # conditional writes refused
 
     # ------------------------------------------------------------------ test setup
 
@@ -125,15 +133,31 @@ class FakeWorkloads:
                 "uid": f"uid-{name}",
                 "generation": 1,
                 "annotations": dict(annotations or {}),
+                "resourceVersion": self._next_version(),
             },
             "spec": copy.deepcopy(dict(spec)),
         }
+
+    def _next_version(self) -> str:
+        return str(next(self._versions))
+
+    def _bump(self, namespace: str, name: str) -> str:
+        version = self._next_version()
+        self.models[namespace, name]["metadata"]["resourceVersion"] = version
+        return version
+
+    def _check(self, namespace: str, name: str, expected: str | None) -> None:
+        stored = self.models[namespace, name]["metadata"].get("resourceVersion")
+        if expected is not None and expected != stored:
+            self.conflicts += 1
+            raise ConflictError(f"{namespace}/{name} is at {stored}, not {expected}")
 
     def edit_spec(self, namespace: str, name: str, spec: Mapping[str, Any]) -> None:
         """kubectl apply: a new spec is a new generation."""
         body = self.models[namespace, name]
         body["spec"] = copy.deepcopy(dict(spec))
         body["metadata"]["generation"] += 1
+        self._bump(namespace, name)
 
     def delete_model(self, namespace: str, name: str) -> None:
         """kubectl delete: gone at once, unless a finalizer holds it (deletionTimestamp
@@ -144,12 +168,14 @@ class FakeWorkloads:
         elif not meta.get("deletionTimestamp"):
             meta["deletionTimestamp"] = "2026-03-01T12:00:00Z"
             meta["generation"] += 1
+            self._bump(namespace, name)
 
     def finalizers(self, namespace: str, name: str) -> list[str]:
         return list(self.models[namespace, name]["metadata"].get("finalizers") or [])
 
     def annotate(self, namespace: str, name: str, key: str, value: str) -> None:
         self.models[namespace, name]["metadata"]["annotations"][key] = value
+        self._bump(namespace, name)
 
     def stored_status(self, namespace: str, name: str) -> ModelDeploymentStatus:
         return ModelDeploymentStatus.model_validate(
@@ -172,23 +198,42 @@ class FakeWorkloads:
         # A copy, as from the API server: the reconciler's body does not change under it.
         return copy.deepcopy(body) if body is not None else None
 
-    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+    async def write_status(
+        self,
+        namespace: str,
+        name: str,
+        status: ModelDeploymentStatus,
+        resource_version: str | None = None,
+    ) -> str | None:
+        if self.before_status_write is not None:
+            other, self.before_status_write = self.before_status_write, None
+            await other()
         body = self.models[namespace, name]  # KeyError: 404, as a patch of a deleted object
+        self._check(namespace, name, resource_version)
         # Through JSON, as through the API server: what is read back is what was stored.
         body["status"] = json.loads(status.model_dump_json(by_alias=True))
         self.status_writes.append(ModelDeploymentStatus.model_validate(body["status"]))
         self.timeline.append("status")
+        return self._bump(namespace, name)
 
-    async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+    async def set_finalizer(
+        self,
+        namespace: str,
+        name: str,
+        finalizer: str,
+        present: bool,
+        resource_version: str | None = None,
+    ) -> str | None:
         body = self.models.get((namespace, name))
         if body is None:
-            return
+            return None
+        self._check(namespace, name, resource_version)
         meta = body["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         if (finalizer in finalizers) == present:
-            return
+            return None
         if present and meta.get("deletionTimestamp"):
-            return  # refused by the API server
+            return None  # refused by the API server
         if present:
             finalizers.append(finalizer)
         else:
@@ -198,6 +243,8 @@ class FakeWorkloads:
         self.timeline.append(f"{'+' if present else '-'}{finalizer}")
         if not finalizers and meta.get("deletionTimestamp"):
             del self.models[namespace, name]  # the last finalizer went: deleted
+            return None
+        return self._bump(namespace, name)
 
     async def read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus

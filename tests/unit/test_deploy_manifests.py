@@ -43,11 +43,64 @@ def test_kustomizations_list_files_that_exist() -> None:
     assert not (REPO / "crds" / "kustomization.yaml").exists()
 
 
-def test_one_operator_at_a_time() -> None:
-    spec = _one(DEPLOY / "operator.yaml", "Deployment")["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+def test_two_replicas_one_leader() -> None:
+    """Two replicas that elect a leader on a Lease (not kopf peering: --standalone), a
+    rollout that never runs fewer than two, and a drain that never takes both."""
+    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     assert "--standalone" in _container()["args"]
+    labels = spec["template"]["metadata"]["labels"]
+    budget = _one(DEPLOY / "operator.yaml", "PodDisruptionBudget")
+    assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": labels}}
+    anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti  # kind has one node
+    [term] = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"] == {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": {"matchLabels": labels},
+    }
+
+
+def test_election_identity_and_namespace_come_from_the_pod() -> None:
+    env = {e["name"]: e for e in _container()["env"]}
+    assert env["MODELGUARD_LEADER_ELECTION"]["value"] == "true"
+    assert env["MODELGUARD_LEASE_NAME"]["value"] == Settings().lease_name
+    assert env["MODELGUARD_IDENTITY"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["MODELGUARD_LEASE_NAMESPACE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}
+    }
+
+
+def test_lease_rbac_is_a_role_in_the_operators_namespace() -> None:
+    namespace = _one(DEPLOY / "operator.yaml", "Deployment")["metadata"]["namespace"]
+    role = _one(DEPLOY / "rbac.yaml", "Role")
+    assert role["metadata"]["namespace"] == namespace
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
+    binding = _one(DEPLOY / "rbac.yaml", "RoleBinding")
+    assert binding["metadata"]["namespace"] == namespace
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    account = _one(DEPLOY / "rbac.yaml", "ServiceAccount")["metadata"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": namespace}
+    ]
+    cluster_rules = _one(DEPLOY / "rbac.yaml", "ClusterRole")["rules"]
+    assert all("coordination.k8s.io" not in r["apiGroups"] for r in cluster_rules)
 
 
 def test_namespace_and_service_account_match_rbac() -> None:
@@ -67,7 +120,7 @@ def test_probes_and_ports_match_the_process() -> None:
     assert ports["health"] == int(match.group(1))
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": match.group(2), "port": "health"}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert int(env["MODELGUARD_METRICS_PORT"]) == ports["metrics"] == Settings().metrics_port
     args = container["args"]
     assert args[args.index("-m") + 1] == "modelguard.runtime.handlers"

@@ -32,6 +32,7 @@ from modelguard.core.api import (
 )
 from modelguard.core.canary import Owner
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
+from modelguard.core.ports import ConflictError
 from modelguard.core.workload import (
     Action,
     CanaryAction,
@@ -73,9 +74,18 @@ def load_api_client(pool_size: int | None = None) -> client.ApiClient:
 class KubeAdapter:
     """Implements modelguard.core.ports.Workloads on the Kubernetes API."""
 
-    def __init__(self, api_client: client.ApiClient, executor: Executor | None = None) -> None:
-        """executor: where the blocking calls run (None: asyncio's default executor)."""
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        executor: Executor | None = None,
+        *,
+        instance: str = EVENT_SOURCE,
+    ) -> None:
+        """executor: where the blocking calls run (None: asyncio's default executor);
+        instance: this replica's identity, the reportingInstance of its Events (which
+        replica decided is then on record)."""
         self._client = api_client
+        self._instance = instance
         self._executor = executor
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
@@ -102,38 +112,69 @@ class KubeAdapter:
             raise
         return cast(dict[str, Any], body)
 
-    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+    async def write_status(
+        self,
+        namespace: str,
+        name: str,
+        status: ModelDeploymentStatus,
+        resource_version: str | None = None,
+    ) -> str | None:
         # A merge patch with explicit nulls: a field the core cleared (pendingAction,
-        # killSwitch.saved) must be deleted, not left behind by the merge.
-        body = {"status": status.model_dump(mode="json", by_alias=True)}
-        await self._thread(
-            self._custom.patch_namespaced_custom_object_status,
-            api.GROUP,
-            api.VERSION,
-            namespace,
-            api.PLURAL,
-            name,
-            body,
-            field_manager=FIELD_MANAGER,
+        # killSwitch.saved) must be deleted, not left behind by the merge. With a
+        # resourceVersion in the patch, the API server applies it only if the object
+        # still has that version and answers 409 otherwise: the fencing of the decision.
+        body: dict[str, Any] = {"status": status.model_dump(mode="json", by_alias=True)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            stored = await self._thread(
+                self._custom.patch_namespaced_custom_object_status,
+                api.GROUP,
+                api.VERSION,
+                namespace,
+                api.PLURAL,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise ConflictError(f"{namespace}/{name} changed since it was read") from exc
+            raise
+        return _version(stored)
+
+    async def set_finalizer(
+        self,
+        namespace: str,
+        name: str,
+        finalizer: str,
+        present: bool,
+        resource_version: str | None = None,
+    ) -> str | None:
+        return await self._thread(
+            self._set_finalizer, namespace, name, finalizer, present, resource_version
         )
 
-    async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
-        await self._thread(self._set_finalizer, namespace, name, finalizer, present)
-
-    def _set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+    def _set_finalizer(
+        self, namespace: str, name: str, finalizer: str, present: bool, expected: str | None
+    ) -> str | None:
         # A JSON patch that first tests the resourceVersion just read: the finalizer list
         # is replaced whole, so a finalizer someone else added in between must not be
-        # dropped (or a removed one put back). On a conflict, read again and retry.
+        # dropped (or a removed one put back). On a conflict, read again and retry, unless
+        # the caller fenced the write on the version it decided from (`expected`): then
+        # the conflict is the caller's to handle, from a fresh read of its own.
         for _ in range(_FINALIZER_ATTEMPTS):
             body = self._get_model_deployment(namespace, name)
             if body is None:
-                return
+                return None
             meta = body["metadata"]
+            if expected is not None and meta["resourceVersion"] != expected:
+                raise ConflictError(f"{namespace}/{name} changed since it was read")
             finalizers = list(meta.get("finalizers") or [])
             if (finalizer in finalizers) == present:
-                return
+                return None
             if present and meta.get("deletionTimestamp"):
-                return  # the API server refuses new finalizers on an object being deleted
+                return None  # the API server refuses new finalizers on an object being deleted
             wanted = (
                 [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
             )
@@ -146,7 +187,7 @@ class KubeAdapter:
                 {"op": "add", "path": "/metadata/finalizers", "value": wanted},
             ]
             try:
-                self._custom.patch_namespaced_custom_object(
+                stored = self._custom.patch_namespaced_custom_object(
                     api.GROUP,
                     api.VERSION,
                     namespace,
@@ -158,13 +199,15 @@ class KubeAdapter:
                 )
             except ApiException as exc:
                 if exc.status == 404:
-                    return
+                    return None
                 # 422: the test failed (the object changed since it was read); 409: a
                 # conflicting write. Both mean: read it again.
                 if exc.status not in (409, 422):
                     raise
+                if expected is not None:
+                    raise ConflictError(f"{namespace}/{name} changed since it was read") from exc
             else:
-                return
+                return _version(stored)
         raise RuntimeError(f"finalizer {finalizer} of {namespace}/{name}: the object kept changing")
 
     # ------------------------------------------------------------- workload
@@ -368,7 +411,7 @@ class KubeAdapter:
             type=event.type,
             source=client.V1EventSource(component=EVENT_SOURCE),
             reporting_component=EVENT_SOURCE,
-            reporting_instance=EVENT_SOURCE,
+            reporting_instance=self._instance,
             first_timestamp=now,
             last_timestamp=now,
             count=1,
@@ -403,6 +446,14 @@ def _rollout(deployment: dict[str, Any]) -> dict[str, Any]:
             message=progressing.get("message", ""),
         ),
     }
+
+
+def _version(stored: object) -> str | None:
+    """The resourceVersion of an object as a patch returned it (a dict from CustomObjectsApi)."""
+    if isinstance(stored, dict):
+        version = (stored.get("metadata") or {}).get("resourceVersion")
+        return str(version) if version is not None else None
+    return None
 
 
 def _container(deployment: dict[str, Any], wanted: str | None) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelguard.core.canary import Owner
+from modelguard.core.leader import LeaseRecord
 from modelguard.core.reasons import CheckReason
 from modelguard.core.workload import Action, CanaryAction, Event, Workload
 
@@ -64,6 +65,11 @@ class MetricsSource(Protocol):
         ...
 
 
+class ConflictError(Exception):
+    """A conditional write found the object changed since it was read (HTTP 409): the
+    decision it carried was made on an old state and must not be acted on."""
+
+
 # A ModelDeployment as the API server stores it: camelCase, metadata included. Kept raw
 # on purpose: the reconciler parses the spec itself, because an invalid spec is reported
 # (and its kill switch still obeyed), not refused at the port.
@@ -82,8 +88,16 @@ class Workloads(Protocol):
         """The object, or None once it is deleted."""
         ...
 
-    async def write_status(self, namespace: str, name: str, status: ModelDeploymentStatus) -> None:
-        """Replace the recorded status: a field the core cleared is removed."""
+    async def write_status(
+        self,
+        namespace: str,
+        name: str,
+        status: ModelDeploymentStatus,
+        resource_version: str | None = None,
+    ) -> str | None:
+        """Replace the recorded status: a field the core cleared is removed. With a
+        resource_version, only if the object still has it (else ConflictError): the fencing
+        of a decision made on what was read. Returns the object's new resourceVersion."""
         ...
 
     async def read_workload(
@@ -108,15 +122,45 @@ class Workloads(Protocol):
         """One key of a Secret, decoded; raises when the Secret or the key is missing."""
         ...
 
-    async def set_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+    async def set_finalizer(
+        self,
+        namespace: str,
+        name: str,
+        finalizer: str,
+        present: bool,
+        resource_version: str | None = None,
+    ) -> str | None:
         """Add or remove one finalizer of the ModelDeployment, leaving others' alone; a
         no-op when it is already so, when the object is gone, and (the API server refuses
         it) when adding to an object being deleted. Removing the last finalizer of an
-        object being deleted lets the API server delete it."""
+        object being deleted lets the API server delete it. With a resource_version, only
+        if the object still has it (else ConflictError); without, a conflict is retried on a
+        fresh read. Returns the new resourceVersion when it changed the object."""
         ...
 
     async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:
         """Post an Event on the object (a ModelDeployment unless body names its apiVersion
         and kind); with a name, posting it again is a no-op. Never raises for a refused
         Event: an Event is a record, not state."""
+        ...
+
+
+class Leases(Protocol):
+    """One Lease (the operator's election record), read and written whole.
+
+    Writes are conditional: `update` stores the record only if the Lease still has the
+    record's version, and `create` only if there is no Lease yet; otherwise ConflictError
+    (another replica got there first). Anything else that fails raises as it is.
+    """
+
+    async def get(self) -> LeaseRecord | None:
+        """The Lease, or None if it does not exist."""
+        ...
+
+    async def create(self, record: LeaseRecord) -> LeaseRecord:
+        """Create it; returns what was stored (with its version)."""
+        ...
+
+    async def update(self, record: LeaseRecord) -> LeaseRecord:
+        """Replace it if it still has record.version; returns what was stored."""
         ...

@@ -11,6 +11,10 @@ switch, a pending version change) the reconciler keeps the finalizer
 modelguard.io/restore on the object, so that a delete restores before the object goes
 (core.decision.teardown); the delete then arrives here as an update with
 deletionTimestamp set.
+
+Two replicas (deploy/): every replica runs these handlers, so a standby's scheduler knows
+every object and what it guards; only the replica holding the leader Lease
+(runtime.leadership) lets its scheduler start reconciles, and only it writes.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ from typing import Any
 import kopf
 
 from modelguard.adapters.kube import KubeAdapter, load_api_client
+from modelguard.adapters.lease import KubeLeases
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
 from modelguard.core.guarded import guarded_by, kill_switch_state
+from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
+from modelguard.runtime.leadership import Leadership
 from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
@@ -41,6 +48,11 @@ log = logging.getLogger(__name__)
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = Settings.from_env()
+    # Checked before anything starts: a bad combination is a configuration error, refused
+    # here rather than a replica that never leads.
+    timings = Timings(
+        config.lease_duration_seconds, config.renew_deadline_seconds, config.retry_period_seconds
+    )
     # Events are posted by the reconciler with the evidence; kopf's own per-handler
     # Events would only repeat log lines on the object.
     settings.posting.enabled = False
@@ -62,32 +74,73 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     prometheus_pool = ThreadPoolExecutor(
         max_workers=config.prometheus_threads, thread_name_prefix="prometheus"
     )
-    memo.pools = (kube_pool, prometheus_pool)
+    # The Lease has threads of its own: a renewal never queues behind reconciles.
+    lease_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
+    memo.pools = (kube_pool, prometheus_pool, lease_pool)
 
     def metrics(url: str, timeout: float, token: str | None) -> PrometheusMetrics:
         return PrometheusMetrics(url, timeout, token, executor=prometheus_pool)
 
-    kube = KubeAdapter(load_api_client(config.threads), kube_pool)
+    memo.leadership = None
+
+    def may_act() -> bool:
+        """The reconciler's gate: asked right before every write and action."""
+        leadership: Leadership | None = memo.leadership
+        return leadership is None or leadership.leading()
+
+    kube = KubeAdapter(load_api_client(config.threads), kube_pool, instance=config.identity)
     notifier = Notifier(kube)
-    reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier)
+    reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act)
     scheduler = Scheduler(
         reconciler.reconcile,
         concurrency=config.concurrency,
         max_backoff=config.max_backoff_seconds,
         urgent_concurrency=config.kill_switch_concurrency,
         interrupt=reconciler.interrupt,
+        leading=not config.leader_election,
     )
     memo.scheduler = scheduler
     memo.scheduler_task = scheduler.start()
     # A delivery's outcome is written by the object's next reconcile: kick it.
     notifier.start(kick=scheduler.kick)
     memo.notifier = notifier
+    if config.leader_election:
+        memo.leadership = _leadership(config, timings, scheduler, lease_pool)
+        memo.leadership.start()
+    else:
+        telemetry.LEADER.set(1)  # alone, it acts
     if os.environ.get("MODELGUARD_TEST_HOOKS") == "1":
         _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)
     log.info("modelguard started", extra={"settings": repr(config)})
     if config.dry_run:
         log.warning("Dry run: decisions are recorded, nothing is written to any workload")
+
+
+def _leadership(
+    config: Settings, timings: Timings, scheduler: Scheduler, pool: ThreadPoolExecutor
+) -> Leadership:
+    leases = KubeLeases(
+        load_api_client(),
+        config.lease_namespace,
+        config.lease_name,
+        pool,
+        timeout=config.retry_period_seconds,
+    )
+    log.info(
+        "Leader election on Lease %s/%s as %s",
+        config.lease_namespace,
+        config.lease_name,
+        config.identity,
+    )
+    return Leadership(
+        leases,
+        Election(config.identity, timings),
+        on_lead=scheduler.resume,
+        on_lose=scheduler.pause,
+        # As often as kopf's watches retry: both must be back for a kill after an outage.
+        failure_retry=config.watch_retry_seconds,
+    )
 
 
 def _capped(backoffs: float | Iterable[float], cap: float) -> tuple[float, ...]:
@@ -125,9 +178,13 @@ def _install_test_hooks(scheduler_task: asyncio.Task[None]) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    # Stops the loop and waits for it, then cancels and waits for the reconciles in flight.
+    # Stops the loop and waits for it, then cancels and waits for the reconciles in flight;
+    # only then is the Lease released, so that nothing of ours still writes when a standby
+    # takes over (a rolling update then hands over within a retry period).
     await memo.scheduler.stop()
     await memo.notifier.stop()  # what it had not sent is still pending in status
+    if memo.leadership is not None:
+        await memo.leadership.stop()
     for pool in memo.pools:
         # Queries still running out a timeout are left to finish on their own.
         pool.shutdown(wait=False, cancel_futures=True)
@@ -146,6 +203,11 @@ async def scheduled(memo: kopf.Memo, **_: Any) -> int:
         # PermanentError, not any exception: kopf retries a probe that raised anything
         # else after the handler backoff (60 s), holding the /healthz request meanwhile.
         raise kopf.PermanentError(f"the scheduler {scheduler.failure}")
+    # A standby is healthy (its scheduler runs, only paused); an election loop that died
+    # is not: that replica could never take over.
+    leadership: Leadership | None = getattr(memo, "leadership", None)
+    if leadership is not None and leadership.failure is not None:
+        raise kopf.PermanentError(f"the leader election {leadership.failure}")
     return scheduler.size
 
 

@@ -19,6 +19,12 @@ changed during a slow evaluation (a kill, a new version), and the plan must be m
 the object as it is now. A result is judged only if it was rendered for that object:
 the same generation and the same current version; otherwise it is discarded, never
 counted for a version it did not measure.
+
+Fencing (two replicas, one leader). Every status write and finalizer change is conditional
+on the resourceVersion the decision was made from; a ConflictError means someone wrote the
+object since (another replica that leads now, or a user), so the decision is dropped,
+never acted on, and the reconcile starts again from a fresh read. And right before it
+writes or acts, the reconcile asks `gate` whether this replica still leads.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from modelguard.core.decision import (
 from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
 from modelguard.core.evaluation import overall
 from modelguard.core.metadata import requested_by, rollback_request
-from modelguard.core.ports import Workloads
+from modelguard.core.ports import ConflictError, Workloads
 from modelguard.core.specparse import kill_switch_part, parse_spec, spec_error
 from modelguard.core.workload import (
     Action,
@@ -78,6 +84,17 @@ log = logging.getLogger(__name__)
 DRY_RUN_RECHECK = timedelta(seconds=60)
 # Level-based safety net: even with no event and no analysis, look again this often.
 RESYNC = timedelta(minutes=5)
+# Fresh reads after a conflicting write before the reconcile fails (and backs off).
+CONFLICT_ATTEMPTS = 3
+NOT_LEADING_RECHECK = timedelta(seconds=1)
+
+
+class _NotLeadingError(Exception):
+    """The gate closed: this replica no longer leads, so it writes nothing more."""
+
+
+def _always() -> bool:
+    return True
 
 
 def utcnow() -> datetime:
@@ -95,9 +112,11 @@ class Reconciler:
         *,
         dry_run: bool = False,
         notifier: Notifier | None = None,
+        gate: Callable[[], bool] = _always,
     ) -> None:
         self._kube = kube
         self._notifier = notifier  # webhooks told about decisions once acted on
+        self._gate = gate  # whether this replica may act now (it leads)
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
         self._evaluator = Evaluator(kube, metrics_factory, clock)
@@ -117,7 +136,18 @@ class Reconciler:
         self._interrupts[key] = interrupted = asyncio.Event()
         try:
             with telemetry.RECONCILE_SECONDS.time():
-                return await self._reconcile(namespace, name, interrupted)
+                for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                    try:
+                        return await self._reconcile(namespace, name, interrupted)
+                    except ConflictError:
+                        if attempt == CONFLICT_ATTEMPTS:
+                            raise
+                        log.info("%s/%s changed since read: deciding again", namespace, name)
+                    except _NotLeadingError:
+                        # Not "now": until the election pauses the scheduler (within
+                        # moments) that would spin; resume() makes everything due anyway.
+                        return self._clock() + NOT_LEADING_RECHECK
+                raise AssertionError("unreachable")
         finally:
             if self._interrupts.get(key) is interrupted:
                 del self._interrupts[key]
@@ -294,10 +324,12 @@ class Reconciler:
         ]
         outbox = [*decided.status.pending_events, *fresh]
         status = decided.status.model_copy(update={"pending_events": outbox})
+        if not self._gate():
+            raise _NotLeadingError
         if self._notifier is not None and not self._dry_run:
             status = self._notifier.prepare(body, before, status, fresh, self._clock())
         if status != before:
-            await self._kube.write_status(meta["namespace"], meta["name"], status)
+            await self._write_status(meta, status)
         if holds_state(status) and not meta.get("deletionTimestamp"):
             await self._finalizer(body, present=True)
         for event in fresh:
@@ -309,6 +341,10 @@ class Reconciler:
                 event.message,
                 extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
             )
+        if spec is not None and not self._dry_run and decided.actions and not self._gate():
+            # Before the try: nothing more is written, Events included; the decision is
+            # on record for the next leader (as after a crash).
+            raise _NotLeadingError
         try:
             if spec is not None and self._dry_run:
                 self._describe(meta["namespace"], spec, decided.actions, status != before)
@@ -331,7 +367,10 @@ class Reconciler:
         finalizers: list[str] = meta.setdefault("finalizers", [])
         if (FINALIZER in finalizers) == present:
             return
-        await self._kube.set_finalizer(meta["namespace"], meta["name"], FINALIZER, present)
+        version = await self._kube.set_finalizer(
+            meta["namespace"], meta["name"], FINALIZER, present, meta.get("resourceVersion")
+        )
+        meta["resourceVersion"] = version or meta.get("resourceVersion")
         if present:
             finalizers.append(FINALIZER)
         else:
@@ -378,8 +417,16 @@ class Reconciler:
         for event in status.pending_events:
             await self._kube.emit(about, Event(event.type, event.reason, event.message), event.name)
         status = status.model_copy(update={"pending_events": []})
-        await self._kube.write_status(meta["namespace"], meta["name"], status)
+        await self._write_status(meta, status)
         return status
+
+    async def _write_status(self, meta: dict[str, Any], status: ModelDeploymentStatus) -> None:
+        """Write on condition that the object is as read (or as this reconcile last wrote
+        it), and remember the version the write made: the next write is fenced on it."""
+        version = await self._kube.write_status(
+            meta["namespace"], meta["name"], status, meta.get("resourceVersion")
+        )
+        meta["resourceVersion"] = version or meta.get("resourceVersion")
 
 
 def _canary_step(status: ModelDeploymentStatus) -> tuple[object, ...] | None:

@@ -25,6 +25,13 @@ running asks the reconciler to `interrupt` it (stop at its next safe point, its
 evaluation abandoned; the reconciler never abandons a commit midway) and runs urgently
 as soon as that reconcile returns.
 
+Leadership (runtime.leadership). The inputs (kicks, watch(), changed()) always run, so a
+standby's indexes stay as warm as the leader's, but only a leader starts reconciles:
+`pause()` stops acting at once (reconciles in flight are cancelled, which is as safe as a
+crash: every action is level-based and derivable from the status written first), and
+`resume()` makes every object it knows due at once, kill switches in the kill-switch lane,
+because the replica that led before may have left anything undone.
+
 Time comes from an injectable `clock` and the loop sleeps through an injectable `wait`,
 so tests can run hours of due times and backoffs in milliseconds; the defaults are the
 wall clock and a real timed wait.
@@ -81,6 +88,7 @@ class Scheduler:
         interrupt: InterruptFn = _no_interrupt,
         clock: Clock = _utcnow,
         wait: Wait = _wait,
+        leading: bool = True,
     ) -> None:
         self._reconcile = reconcile
         self._interrupt = interrupt
@@ -108,6 +116,7 @@ class Scheduler:
         self._loop: asyncio.Task[None] | None = None  # the task of run(), once started
         self._stopping = False
         self._failure: str | None = None
+        self._leading = leading  # False: a standby, which starts no reconcile
 
     # ------------------------------------------------------------- inputs
 
@@ -172,6 +181,42 @@ class Scheduler:
     def size(self) -> int:
         return len(self._due.keys() | self._urgent.keys() | self._running.keys())
 
+    # ------------------------------------------------------------- leadership
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    def resume(self) -> None:
+        """Act: this replica became the leader. Every object it knows is due now, those
+        whose kill switch is in play in the kill-switch lane: a kill engaged while nobody
+        led (or one the old leader left half done) is enforced first, and at once."""
+        self._leading = True
+        now = self._clock()
+        known = self._due.keys() | self._urgent.keys() | self._guarding.keys()
+        for key in known | self._kill_switch:
+            queue = self._urgent if key in self._kill_switch else self._due
+            queue[key] = min(queue.get(key, now), now)
+        log.info(
+            "Leading: %d objects due now, %d with a kill switch", len(known), len(self._kill_switch)
+        )
+        self._wake.set()
+
+    async def pause(self) -> None:
+        """Stop acting at once: start nothing more, cancel the reconciles in flight and
+        wait until they unwound. They stay known (due again on resume())."""
+        self._leading = False
+        running = dict(self._running)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        now = self._clock()
+        for key, urgent in running.items():
+            queue = self._urgent if urgent else self._due
+            queue[key] = min(queue.get(key, now), now)
+        log.warning("Not leading: %d reconciles in flight cancelled", len(running))
+
     # ------------------------------------------------------------- supervision
 
     def start(self) -> asyncio.Task[None]:
@@ -233,6 +278,8 @@ class Scheduler:
             await self._wait(self._wake, timeout)
 
     def _free(self, urgent: bool) -> int:
+        if not self._leading:
+            return 0  # a standby watches, never acts
         busy = sum(1 for lane in self._running.values() if lane is urgent)
         if not urgent and len(self._running) > busy:
             # While kill-switch reconciles run, the normal lane starts nothing new: on a

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
+from pathlib import Path
+
+# Where a pod finds its own namespace (the ServiceAccount token mount).
+_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,24 @@ class Settings:
     #: within this long of the server answering again, instead of kopf's up to 21 s.
     #: There are more retries, so they span as long as kopf's (54 s) in total.
     watch_retry_seconds: float = 0.5
+    #: Leader election on a Lease: every replica watches, only the holder acts. On by
+    #: default, so that a second replica can never act beside the first; turn it off only
+    #: for a single replica that should not need the Lease RBAC (a laptop, a test).
+    leader_election: bool = True
+    #: The Lease (coordination.k8s.io/v1) and its namespace; by default the pod's own
+    #: namespace (from the ServiceAccount mount), else "default".
+    lease_name: str = "modelguard-leader"
+    lease_namespace: str = "default"
+    #: This replica's holderIdentity: the pod name (deploy/ sets it from the downward API,
+    #: so a container restarted in its pod takes its Lease back at once); by default the
+    #: host name and process id, unique among processes on one machine.
+    identity: str = ""
+    #: client-go's timings: the Lease is good for lease_duration after its last renewal;
+    #: the holder renews every retry_period and stops acting when it has not renewed for
+    #: renew_deadline (< lease_duration, so it stops before anyone can take over).
+    lease_duration_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    retry_period_seconds: float = 2.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,7 +69,7 @@ class Settings:
                 env.get("MODELGUARD_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds)
             ),
             threads=int(env.get("MODELGUARD_THREADS", cls.threads)),
-            dry_run=_flag(env.get("MODELGUARD_DRY_RUN", "")),
+            dry_run=_flag("MODELGUARD_DRY_RUN", env.get("MODELGUARD_DRY_RUN", "")),
             prometheus_threads=int(
                 env.get("MODELGUARD_PROMETHEUS_THREADS", cls.prometheus_threads)
             ),
@@ -56,15 +79,37 @@ class Settings:
             watch_retry_seconds=float(
                 env.get("MODELGUARD_WATCH_RETRY_SECONDS", cls.watch_retry_seconds)
             ),
+            leader_election=_flag(
+                "MODELGUARD_LEADER_ELECTION", env.get("MODELGUARD_LEADER_ELECTION", "true")
+            ),
+            lease_name=env.get("MODELGUARD_LEASE_NAME", cls.lease_name),
+            lease_namespace=env.get("MODELGUARD_LEASE_NAMESPACE") or _own_namespace(),
+            identity=env.get("MODELGUARD_IDENTITY") or f"{socket.gethostname()}_{os.getpid()}",
+            lease_duration_seconds=float(
+                env.get("MODELGUARD_LEASE_DURATION_SECONDS", cls.lease_duration_seconds)
+            ),
+            renew_deadline_seconds=float(
+                env.get("MODELGUARD_RENEW_DEADLINE_SECONDS", cls.renew_deadline_seconds)
+            ),
+            retry_period_seconds=float(
+                env.get("MODELGUARD_RETRY_PERIOD_SECONDS", cls.retry_period_seconds)
+            ),
         )
 
 
-def _flag(value: str) -> bool:
+def _own_namespace() -> str:
+    try:
+        return _POD_NAMESPACE_FILE.read_text().strip() or Settings.lease_namespace
+    except OSError:
+        return Settings.lease_namespace
+
+
+def _flag(name: str, value: str) -> bool:
     """true/1/yes (any case) is on; empty, false/0/no is off; anything else is refused,
-    so that a typo cannot silently turn dry run off and let the operator write."""
+    so that a typo cannot silently turn dry run (or election) off and let the operator write."""
     word = value.strip().lower()
     if word in ("true", "1", "yes"):
         return True
     if word in ("", "false", "0", "no"):
         return False
-    raise ValueError(f"MODELGUARD_DRY_RUN must be true or false, not {value!r}")
+    raise ValueError(f"{name} must be true or false, not {value!r}")

@@ -136,6 +136,13 @@ def forget_all() -> None:
         forget(namespace, name)
 
 
+LEADER = Gauge(
+    "modelguard_leader",
+    "1 while this replica holds the leader Lease and acts (or runs without election); "
+    "0 on a standby, which watches but never acts.",
+)
+
+
 def serve(port: int) -> None:
     """Expose /metrics on all interfaces of the pod; 0 disables it."""
     if port:
