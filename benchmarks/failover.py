@@ -33,7 +33,7 @@ from kubernetes import client as k8s
 
 from benchmarks.killswitch.report import machine_facts
 from modelguard.core import api
-from modelguard_testenv import ControlPlane, wait_for
+from modelguard_testenv import ControlPlane, wait_established, wait_for
 from modelguard_testenv.recording import as_json
 from modelguard_testenv.replicas import Replicas
 
@@ -56,9 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def install(plane: ControlPlane, models: int) -> None:
     plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    plane.kubectl(
-        "wait", "--for=condition=Established", "crd/modeldeployments.modelguard.io", "--timeout=60s"
-    )
+    wait_established(plane, "modeldeployments.modelguard.io")
     plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
     plane.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
     plane.kubectl("create", "namespace", NAMESPACE)

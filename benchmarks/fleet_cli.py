@@ -56,7 +56,7 @@ import yaml
 from kubernetes import client as k8s
 
 from modelguard.core import api
-from modelguard_testenv import ControlPlane, wait_for
+from modelguard_testenv import ControlPlane, wait_established, wait_for
 from modelguard_testenv.recording import as_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -358,14 +358,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     try:
         plane.kubectl("apply", "--server-side", "-f", str(CRD))
-        # Retried: right after the apply the CRD may have no conditions yet, which kubectl
-        # wait reports as an error instead of waiting.
-        established = ("wait", "--for=condition=Established", f"crd/{api.PLURAL}.{api.GROUP}")
-        wait_for(
-            lambda: plane.kubectl(*established, "--timeout=10s", check=False).returncode == 0,
-            timeout=60,
-            what="the CRD Established",
-        )
+        wait_established(plane, f"{api.PLURAL}.{api.GROUP}")
         fleet = Fleet(plane)
         with plane.api_client() as c:
             server = k8s.VersionApi(c).get_code().git_version

@@ -16,7 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from modelguard_testenv import ControlPlane, PrometheusServer, SyntheticModelExporter, wait_for
+from modelguard_testenv import (
+    ControlPlane,
+    PrometheusServer,
+    SyntheticModelExporter,
+    wait_established,
+    wait_for,
+)
 from modelguard_testenv.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +112,7 @@ def main() -> int:
             step(f"Prometheus {prometheus.url} scrapes the synthetic model every second")
 
             cp.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-            cp.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modelguard.io")
+            wait_established(cp, "modeldeployments.modelguard.io")
             cp.kubectl("create", "namespace", "modelguard-system")
             cp.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
             cp.kubectl("create", "namespace", NS)

@@ -20,7 +20,7 @@ from benchmarks.killswitch.bench import ROOT, Bench, log
 from benchmarks.killswitch.probe import Probe
 from benchmarks.killswitch.report import machine_facts, print_table, report
 from benchmarks.killswitch.samples import attach_operator_timings
-from modelguard_testenv import ControlPlane
+from modelguard_testenv import ControlPlane, wait_established
 from modelguard_testenv.operator_process import OperatorProcess
 
 CRD = ROOT / "crds" / "modelguard.io_modeldeployments.yaml"
@@ -32,9 +32,7 @@ OPERATOR_NAMESPACE = "modelguard-system"
 def start_operator(plane: ControlPlane, log_file: Path, env: dict[str, str]) -> OperatorProcess:
     """CRD, RBAC, and the operator as its ServiceAccount, watching all namespaces."""
     plane.kubectl("apply", "--server-side", "-f", str(CRD))
-    plane.kubectl(
-        "wait", "--for=condition=Established", "crd/modeldeployments.modelguard.io", "--timeout=60s"
-    )
+    wait_established(plane, "modeldeployments.modelguard.io")
     plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
     plane.kubectl("apply", "-f", str(RBAC))
     identity = plane.service_account_credentials(OPERATOR_NAMESPACE, "modelguard")

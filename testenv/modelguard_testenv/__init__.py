@@ -21,6 +21,7 @@ from modelguard_testenv.controlplane import (
     KubectlError,
     UserCredentials,
 )
+from modelguard_testenv.crds import wait_established
 from modelguard_testenv.exporter import SyntheticModelExporter
 from modelguard_testenv.history import HistorySeries, backfill, openmetrics
 from modelguard_testenv.prometheus import PrometheusServer
@@ -49,6 +50,7 @@ __all__ = [
     "find_prometheus",
     "find_promtool",
     "openmetrics",
+    "wait_established",
     "wait_for",
     "wait_until_workloads_run",
 ]

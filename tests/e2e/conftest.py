@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelguard_testenv import ControlPlane, UserCredentials
+from modelguard_testenv import ControlPlane, UserCredentials, wait_established
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
 
@@ -21,9 +21,7 @@ OPERATOR_NAMESPACE = "modelguard-system"
 def crd(control_plane: ControlPlane) -> Path:
     path = ROOT / "crds" / "modelguard.io_modeldeployments.yaml"
     control_plane.kubectl("apply", "--server-side", "-f", str(path))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "crd/modeldeployments.modelguard.io", "--timeout=60s"
-    )
+    wait_established(control_plane, "modeldeployments.modelguard.io")
     return path
 
 

@@ -25,7 +25,7 @@ from kubernetes import client as k8s
 from modelguard.cli import main as cli
 from modelguard.core import api
 from modelguard.core.metadata import requested_by, requester_annotation
-from modelguard_testenv import ControlPlane, UserCredentials
+from modelguard_testenv import ControlPlane, UserCredentials, wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -43,9 +43,7 @@ RBAC = f"{RBAC_GROUP}/v1"
 def crd(control_plane: ControlPlane) -> ControlPlane:
     """The generated CRD, applied as a user would (idempotent: other modules apply it too)."""
     control_plane.kubectl("apply", "-f", str(CRD_FILE))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=30s", f"crd/{api.PLURAL}.{api.GROUP}"
-    )
+    wait_established(control_plane, f"{api.PLURAL}.{api.GROUP}")
     return control_plane
 
 

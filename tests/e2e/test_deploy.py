@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelguard_testenv import ControlPlane
+from modelguard_testenv import ControlPlane, wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -65,10 +65,7 @@ def test_install_rolls_out(control_plane: ControlPlane) -> None:
 def test_examples_pass_server_side_validation(control_plane: ControlPlane, namespace: str) -> None:
     """The CRD's schema and CEL rules, not only the pydantic models, accept the examples."""
     control_plane.kubectl("apply", "-f", str(REPO / "crds" / "modelguard.io_modeldeployments.yaml"))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=30s",
-        "crd/modeldeployments.modelguard.io",
-    )  # fmt: skip
+    wait_established(control_plane, "modeldeployments.modelguard.io")
     for example in (
         "fraud-scorer.yaml",
         "kill-switch-only.yaml",

@@ -23,7 +23,7 @@ import urllib3
 import yaml
 from kubernetes import client as k8s
 
-from modelguard_testenv import ControlPlane, UserCredentials, wait_for
+from modelguard_testenv import ControlPlane, UserCredentials, wait_established, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -133,10 +133,7 @@ def installed(control_plane: ControlPlane) -> ControlPlane:
     control_plane.kubectl("apply", "-f", "-", input=ns)
     control_plane.kubectl("apply", "-f", str(CRD_FILE))
     control_plane.kubectl("apply", "-f", str(RBAC_FILE))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=30s",
-        "crd/modeldeployments.modelguard.io",
-    )  # fmt: skip
+    wait_established(control_plane, "modeldeployments.modelguard.io")
     return control_plane
 
 
