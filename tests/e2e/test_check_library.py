@@ -24,8 +24,10 @@ from prometheus_api_client import PrometheusConnect
 
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core.api import Check, CheckResult, Verdict
+from modelguard.core.api.templates import ClusterModelCheckTemplate
 from modelguard.core.evaluation import evaluate_check, render_check
 from modelguard.core.reasons import CheckReason
+from modelguard.core.templates import resolve_check
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.exporter import LATENCY_BUCKETS
 
@@ -39,12 +41,13 @@ PSI_EPSILON = 1e-4  # the template clamps empty bins to this share (ln 0 is -Inf
 
 
 def library_check(name: str) -> Check:
-    """A check made of the library template `name` with its default thresholds."""
-    spec = yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())["spec"]
-    return Check.model_validate(
-        {"name": name, "query": spec["query"], "samplesQuery": spec["samplesQuery"]}
-        | spec["defaults"]
+    """A check naming the library template `name`, resolved as the operator resolves it
+    (its parameters at their defaults, its default thresholds)."""
+    template = ClusterModelCheckTemplate.model_validate(
+        yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
     )
+    check = Check.model_validate({"name": name, "templateRef": {"name": name}})
+    return resolve_check(check, template.spec)
 
 
 def _value(prom: PrometheusConnect, query: str) -> float | None:
