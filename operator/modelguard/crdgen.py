@@ -1,7 +1,9 @@
-"""Generate the ModelDeployment CRD from the pydantic models in modelguard.core.api.
+"""Generate the CRDs from the pydantic models in modelguard.core.api.
 
-    python -m modelguard.crdgen            # rewrite crds/modelguard.io_modeldeployments.yaml
-    python -m modelguard.crdgen --check    # exit 1 if the committed file is stale
+    python -m modelguard.crdgen            # rewrite crds/modelguard.io_*.yaml
+    python -m modelguard.crdgen --check    # exit 1 if a committed file is stale
+
+(the ModelDeployment, and the check templates: ModelCheckTemplate, ClusterModelCheckTemplate).
 
 pydantic's JSON Schema is close to, but not, a Kubernetes structural schema: refs are
 inlined, Optional[X] becomes X (absent, not null), titles go, and defaults go too, so the
@@ -21,6 +23,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from modelguard.core import api
+from modelguard.core.api.templates import (
+    CLUSTER_TEMPLATE_KIND,
+    TEMPLATE_KIND,
+    ModelCheckTemplateSpec,
+)
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / f"{api.GROUP}_{api.PLURAL}.yaml"
 
@@ -93,61 +100,78 @@ def schema_of(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
     return dict(_structural(_inline(raw, raw.get("$defs", {}))))
 
 
+def _crd(
+    names: tuple[str, str, list[str]],
+    scope: str,
+    version: dict[str, Any],
+    description: str,
+    properties: dict[str, Any],
+) -> dict[str, Any]:
+    """A CRD of our group: (kind, plural, short names), one served version."""
+    kind, plural, short_names = names
+    schema = {
+        "description": description,
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            **properties,
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{api.GROUP}"},
+        "spec": {
+            "group": api.GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": ["modelguard"],
+            },
+            "scope": scope,
+            "versions": [
+                {
+                    "name": api.VERSION,
+                    "served": True,
+                    "storage": True,
+                    **version,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
 def build_crd() -> dict[str, Any]:
     spec = schema_of(api.ModelDeploymentSpec, "validation")
     status = schema_of(api.ModelDeploymentStatus, "serialization")
     # Fields that kopf may keep in status must survive pruning.
     status["x-kubernetes-preserve-unknown-fields"] = True
     status.pop("required", None)
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}"},
-        "spec": {
-            "group": api.GROUP,
-            "names": {
-                "kind": api.KIND,
-                "listKind": f"{api.KIND}List",
-                "plural": api.PLURAL,
-                "singular": api.SINGULAR,
-                "shortNames": api.SHORT_NAMES,
-                "categories": ["modelguard"],
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        _column("Phase", ".status.phase"),
-                        _column("Current", ".status.currentVersion.name"),
-                        _column("Stable", ".status.stableVersion.name"),
-                        _column("Killed", ".status.killSwitch.engaged", "boolean"),
-                        _column("Canary", ".status.canary.version.name"),
-                        _column("Weight", ".status.canary.desiredWeight", "integer", 1),
-                        _column("Failures", ".status.consecutiveFailures", "integer", 1),
-                        _column("Age", ".metadata.creationTimestamp", "date"),
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "description": "A model Deployment guarded by modelguard.",
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    assert api.KIND.lower() == api.SINGULAR  # _crd derives the singular from the kind
+    columns = [
+        _column("Phase", ".status.phase"),
+        _column("Current", ".status.currentVersion.name"),
+        _column("Stable", ".status.stableVersion.name"),
+        _column("Killed", ".status.killSwitch.engaged", "boolean"),
+        _column("Canary", ".status.canary.version.name"),
+        _column("Weight", ".status.canary.desiredWeight", "integer", 1),
+        _column("Failures", ".status.consecutiveFailures", "integer", 1),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ]
+    return _crd(
+        (api.KIND, api.PLURAL, api.SHORT_NAMES),
+        "Namespaced",
+        {"subresources": {"status": {}}, "additionalPrinterColumns": columns},
+        "A model Deployment guarded by modelguard.",
+        {"spec": spec, "status": status},
+    )
 
 
 def _column(name: str, path: str, kind: str = "string", priority: int = 0) -> dict[str, Any]:
@@ -157,28 +181,79 @@ def _column(name: str, path: str, kind: str = "string", priority: int = 0) -> di
     return column
 
 
+# kind -> (scope, short name) of the check-template CRDs.
+TEMPLATE_CRDS = {
+    CLUSTER_TEMPLATE_KIND: ("Cluster", "cmct"),
+    TEMPLATE_KIND: ("Namespaced", "mct"),
+}
+
+
+def template_crd_path(kind: str) -> Path:
+    return CRD_PATH.parent / f"{api.GROUP}_{kind.lower()}s.yaml"
+
+
+def build_template_crd(kind: str) -> dict[str, Any]:
+    scope, short = TEMPLATE_CRDS[kind]
+    where = "every namespace" if scope == "Cluster" else "its namespace"
+    columns = [
+        _column("Metric", ".spec.metric"),
+        _column("Min", ".spec.defaults.min", "number"),
+        _column("Max", ".spec.defaults.max", "number"),
+        _column("MinSamples", ".spec.defaults.minSamples", "integer"),
+        _column("Description", ".spec.description", "string", 1),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ]
+    return _crd(
+        (kind, f"{kind.lower()}s", [short]),
+        scope,
+        {"additionalPrinterColumns": columns},
+        f"One check's queries, for ModelDeployments of {where}.",
+        {"spec": schema_of(ModelCheckTemplateSpec, "validation")},
+    )
+
+
+_HEADER = (
+    "# GENERATED by `python -m modelguard.crdgen` from operator/modelguard/core/api/.\n"
+    "# Do not edit: change the models and regenerate.\n"
+)
+
+
+def _text(crd: dict[str, Any]) -> str:
+    return _HEADER + yaml.safe_dump(crd, sort_keys=False, width=100)
+
+
 def render() -> str:
-    header = "# GENERATED by `python -m modelguard.crdgen` from operator/modelguard/core/api/.\n"
-    header += "# Do not edit: change the models and regenerate.\n"
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+    return _text(build_crd())
+
+
+def rendered_files() -> dict[Path, str]:
+    """Every generated CRD file and its text."""
+    files = {CRD_PATH: render()}
+    for kind in TEMPLATE_CRDS:
+        files[template_crd_path(kind)] = _text(build_template_crd(kind))
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    parser.add_argument("--output", type=Path, default=CRD_PATH)
+    parser.add_argument(
+        "--output", type=Path, default=None, help="only the ModelDeployment CRD, to this file"
+    )
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale: run python -m modelguard.crdgen", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    files = {args.output: render()} if args.output is not None else rendered_files()
+    stale = 0
+    for path, text in files.items():
+        if args.check:
+            current = path.read_text() if path.exists() else ""
+            if current != text:
+                print(f"{path} is stale: run python -m modelguard.crdgen", file=sys.stderr)
+                stale = 1
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
+    return stale
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import start_http_server
+from prometheus_client.metrics_core import Metric
 
 from modelguard_testenv._process import ComponentStartError
 
@@ -25,6 +26,26 @@ __all__ = ["SyntheticModelExporter"]
 LABELS = ("model", "version")
 # Latency buckets around what an online model serves: 5 ms .. 10 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Score buckets of a classifier's [0, 1] score: ten bins of 0.1 (the last is le="+Inf").
+# The library's PSI template names exactly these boundaries (see deploy/checks/).
+SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+CONFUSION_CELLS = ("tp", "fp", "fn", "tn")
+
+
+class _AtomicRegistry(CollectorRegistry):
+    """A registry whose scrape waits for the exporter's lock: a change made under the lock
+    (several counters of one version at once) is seen by a scrape whole or not at all.
+    The library tests need that: series first scraped together share their sample
+    timestamps, so Prometheus' increase() extrapolates them alike and their ratios are exact.
+    """
+
+    def __init__(self, lock: threading.RLock) -> None:
+        super().__init__(auto_describe=True)
+        self._scrape_lock = lock
+
+    def collect(self) -> Iterable[Metric]:
+        with self._scrape_lock:
+            return list(super().collect())
 
 
 class SyntheticModelExporter:
@@ -34,7 +55,12 @@ class SyntheticModelExporter:
     - histogram ``model_latency_seconds``;
     - counters ``model_labeled_samples_total`` and ``model_correct_predictions_total``
       (labelled predictions and the correct ones among them: a proportion check's
-      totalQuery and successQuery).
+      totalQuery and successQuery);
+    - the conventional names the check library (deploy/checks/) reads: counter
+      ``model_confusion_matrix_total{cell="tp|fp|fn|tn"}``, counter
+      ``model_predictions_total`` (all predictions, labelled or not), histogram
+      ``model_prediction_score`` (buckets SCORE_BUCKETS), counter
+      ``model_requests_total{code="200|500"}``.
 
     A series exists only after a value was set for it, and ``remove()`` drops all series of
     a (model, version): Prometheus then sees absent data, as when a model stops reporting.
@@ -48,7 +74,10 @@ class SyntheticModelExporter:
         latency_buckets: Sequence[float] = LATENCY_BUCKETS,
     ) -> None:
         self._requested_port = port
-        self.registry = CollectorRegistry(auto_describe=True)
+        # Each metric is thread-safe on its own; the lock makes a change to several metrics
+        # atomic with respect to each other and to a scrape (see _AtomicRegistry).
+        self._lock = threading.RLock()
+        self.registry = _AtomicRegistry(self._lock)
         reg = self.registry
         self._accuracy = Gauge("model_accuracy", "Model accuracy (0..1)", LABELS, registry=reg)
         self._precision = Gauge("model_precision", "Model precision (0..1)", LABELS, registry=reg)
@@ -73,9 +102,28 @@ class SyntheticModelExporter:
             LABELS,
             registry=reg,
         )
-        # Each metric is thread-safe on its own; the lock makes set()/remove() on several
-        # metrics atomic with respect to each other (not to a scrape, which is fine).
-        self._lock = threading.Lock()
+        self._confusion = Counter(
+            "model_confusion_matrix",
+            "Labelled predictions by confusion-matrix cell (tp, fp, fn, tn)",
+            (*LABELS, "cell"),
+            registry=reg,
+        )
+        self._predictions = Counter(
+            "model_predictions", "Predictions served, labelled or not", LABELS, registry=reg
+        )
+        self._score = Histogram(
+            "model_prediction_score",
+            "Score the model gave each prediction (0..1)",
+            LABELS,
+            buckets=list(SCORE_BUCKETS),
+            registry=reg,
+        )
+        self._requests = Counter(
+            "model_requests",
+            "Inference requests by HTTP status code",
+            (*LABELS, "code"),
+            registry=reg,
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -179,6 +227,53 @@ class SyntheticModelExporter:
             for _ in range(count):
                 child.observe(seconds)
 
+    def add_confusion(
+        self,
+        model: str,
+        version: str,
+        *,
+        tp: float = 0,
+        fp: float = 0,
+        fn: float = 0,
+        tn: float = 0,
+    ) -> None:
+        """Count labelled predictions per confusion-matrix cell. All four cells are created
+        (at 0 if not given) in one scrape-atomic step."""
+        with self._lock:
+            for cell, n in zip(CONFUSION_CELLS, (tp, fp, fn, tn), strict=True):
+                self._confusion.labels(model, version, cell).inc(n)
+
+    def add_predictions(self, model: str, version: str, total: float, labeled: float = 0) -> None:
+        """Count ``total`` more predictions, ``labeled`` of them labelled (label coverage)."""
+        if not 0 <= labeled <= total:
+            raise ValueError(f"need 0 <= labeled <= total, got {labeled} of {total}")
+        with self._lock:
+            self._predictions.labels(model, version).inc(total)
+            self._labeled.labels(model, version).inc(labeled)
+
+    def add_requests(self, model: str, version: str, ok: float = 0, errors: float = 0) -> None:
+        """Count requests answered 200 and 500 (both series created together)."""
+        with self._lock:
+            self._requests.labels(model, version, "200").inc(ok)
+            self._requests.labels(model, version, "500").inc(errors)
+
+    def observe_scores(self, model: str, version: str, counts: Mapping[float, int]) -> None:
+        """Record ``counts[score]`` predictions with each score, in one atomic step (an
+        empty mapping creates the histogram's series at 0)."""
+        with self._lock:
+            child = self._score.labels(model, version)
+            for score, n in counts.items():
+                for _ in range(n):
+                    child.observe(score)
+
+    def observe_latencies(self, model: str, version: str, counts: Mapping[float, int]) -> None:
+        """Record ``counts[seconds]`` requests that each took ``seconds``, atomically."""
+        with self._lock:
+            child = self._latency.labels(model, version)
+            for seconds, n in counts.items():
+                for _ in range(n):
+                    child.observe(seconds)
+
     def remove(self, model: str, version: str) -> None:
         """Drop every series of (model, version): queries then return no data."""
         with self._lock:
@@ -190,10 +285,18 @@ class SyntheticModelExporter:
                 self._latency,
                 self._labeled,
                 self._correct,
+                self._predictions,
+                self._score,
             ):
                 # KeyError: that metric was never set for this pair; nothing to drop.
                 with contextlib.suppress(KeyError):
                     metric.remove(model, version)
+            for cell in CONFUSION_CELLS:
+                with contextlib.suppress(KeyError):
+                    self._confusion.remove(model, version, cell)
+            for code in ("200", "500"):
+                with contextlib.suppress(KeyError):
+                    self._requests.remove(model, version, code)
 
     def exposition(self) -> str:
         """The current /metrics text, for debugging a test."""

@@ -26,6 +26,8 @@ def test_kustomize_builds_the_whole_install(control_plane: ControlPlane) -> None
     assert kinds == [
         ("ClusterRole", "modelguard"),
         ("ClusterRoleBinding", "modelguard"),
+        ("CustomResourceDefinition", "clustermodelchecktemplates.modelguard.io"),
+        ("CustomResourceDefinition", "modelchecktemplates.modelguard.io"),
         ("CustomResourceDefinition", "modeldeployments.modelguard.io"),
         ("Deployment", "modelguard"),
         ("Namespace", NAMESPACE),

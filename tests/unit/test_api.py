@@ -378,7 +378,7 @@ RULES: list[tuple[str, Mutation, str]] = [
     (
         "query-and-proportion",
         _proportion(query="up"),
-        "a check needs exactly one of query and proportion",
+        "a check needs exactly one of query, proportion and templateRef",
     ),
     ("neither-query-nor-proportion", _set("analysis.checks.0.query", DELETE), "exactly one of"),
     ("proportion-with-min", _proportion(min=0.9), "a proportion check takes no min"),
@@ -531,9 +531,23 @@ CEL_VIOLATIONS: dict[tuple[str, str], tuple[Mutation, tuple[str | int, ...]]] = 
         _set("analysis.checks.0.name", "rollout"),
         ("analysis", "checks"),
     ),
-    (".spec.analysis.checks[]", "a check needs exactly one of query and proportion"): (
+    (".spec.analysis.checks[]", "a check needs exactly one of query, proportion and templateRef"): (
         _proportion(query="up"),
         ("analysis", "checks", 2),
+    ),
+    (
+        ".spec.analysis.checks[]",
+        "a templateRef check takes its queries from the template: no baselineQuery or samplesQuery",
+    ): (
+        _all(
+            _set("analysis.checks.1.query", DELETE),
+            _set("analysis.checks.1.templateRef", {"name": "accuracy"}),
+        ),
+        ("analysis", "checks", 1),
+    ),
+    (".spec.analysis.checks[]", "args need a templateRef"): (
+        _set("analysis.checks.0.args", {"window": "5m"}),
+        ("analysis", "checks", 0),
     ),
     (
         ".spec.analysis.checks[]",

@@ -58,3 +58,15 @@ def since_start(started_at: datetime, now: datetime) -> str:
     cumulative counts a sequential test needs."""
     seconds = (now - started_at).total_seconds()
     return f"{max(1, math.ceil(seconds))}s"
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Substitute only the placeholders in `values` (escaped as render() does), leaving the
+    others for render(): a check template's parameters are filled when it is resolved,
+    the operator's own values only at evaluation."""
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        return escape_label_value(values[key]) if key in values else match.group(0)
+
+    return _PLACEHOLDER.sub(substitute, template)

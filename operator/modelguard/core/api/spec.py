@@ -163,6 +163,28 @@ class ProportionCheck(ApiModel):
     )
 
 
+class TemplateKind(StrEnum):
+    CLUSTER = "ClusterModelCheckTemplate"
+    NAMESPACED = "ModelCheckTemplate"
+
+
+class TemplateRef(ApiModel):
+    """A check template: a ClusterModelCheckTemplate, or a ModelCheckTemplate of the
+    ModelDeployment's namespace."""
+
+    name: DnsSubdomain
+    kind: TemplateKind = Field(
+        default=TemplateKind.CLUSTER,
+        description="ClusterModelCheckTemplate (default) or ModelCheckTemplate.",
+    )
+
+
+_EXACTLY_ONE = "a check needs exactly one of query, proportion and templateRef"
+_TEMPLATE_QUERIES = (
+    "a templateRef check takes its queries from the template: no baselineQuery or samplesQuery"
+)
+_ARGS_NEED_TEMPLATE = "args need a templateRef"
+
 _NOT_WITH_PROPORTION = (
     *("min", "max", "max_drop", "max_increase"),
     *("baseline_query", "samples_query", "min_samples"),
@@ -179,9 +201,16 @@ class Check(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "has(self.query) != has(self.proportion)",
-                    "a check needs exactly one of query and proportion",
+                    "(has(self.query) ? 1 : 0) + (has(self.proportion) ? 1 : 0) + "
+                    "(has(self.templateRef) ? 1 : 0) == 1",
+                    _EXACTLY_ONE,
                 ),
+                cel(
+                    "!has(self.templateRef) || !(has(self.baselineQuery) || "
+                    "has(self.samplesQuery))",
+                    _TEMPLATE_QUERIES,
+                ),
+                cel("!has(self.args) || has(self.templateRef)", _ARGS_NEED_TEMPLATE, ".args"),
                 cel(
                     "!has(self.proportion) || !(has(self.min) || has(self.max) || "
                     "has(self.maxDrop) || has(self.maxIncrease) || has(self.baselineQuery) "
@@ -190,7 +219,8 @@ class Check(ApiModel):
                     "baselineQuery, samplesQuery or minSamples (see proportion.minSamples)",
                 ),
                 cel(
-                    "has(self.proportion) || has(self.min) || has(self.max) || "
+                    "has(self.proportion) || has(self.templateRef) || has(self.min) || "
+                    "has(self.max) || "
                     "has(self.maxDrop) || has(self.maxIncrease)",
                     "a check needs at least one of min, max, maxDrop, maxIncrease",
                 ),
@@ -200,12 +230,13 @@ class Check(ApiModel):
                     ".min",
                 ),
                 cel(
+                    "has(self.templateRef) || "
                     "(has(self.maxDrop) || has(self.maxIncrease)) == has(self.baselineQuery)",
                     "maxDrop/maxIncrease and baselineQuery go together",
                     ".baselineQuery",
                 ),
                 cel(
-                    "has(self.minSamples) == has(self.samplesQuery)",
+                    "has(self.templateRef) || has(self.minSamples) == has(self.samplesQuery)",
                     "minSamples and samplesQuery go together",
                     ".samplesQuery",
                 ),
@@ -224,6 +255,16 @@ class Check(ApiModel):
         default=None,
         description="Instead of query: successes / total of {{version}} against the stable "
         "version's, judged by a statistical test.",
+    )
+    template_ref: TemplateRef | None = Field(
+        default=None,
+        description="Instead of query: a check template; thresholds set here override the "
+        "template's defaults.",
+    )
+    args: dict[str, str] | None = Field(
+        default=None,
+        max_length=16,
+        description="Values of the template's parameters (escaped like {{version}}).",
     )
     min: float | None = Field(default=None, description="Fail when the value is below this.")
     max: float | None = Field(default=None, description="Fail when the value is above this.")
@@ -251,8 +292,17 @@ class Check(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Check:
-        if (self.query is None) == (self.proportion is None):
-            raise ValueError("a check needs exactly one of query and proportion")
+        given = [f for f in (self.query, self.proportion, self.template_ref) if f is not None]
+        if len(given) != 1:
+            raise ValueError(_EXACTLY_ONE)
+        if self.template_ref is not None and (
+            self.baseline_query is not None or self.samples_query is not None
+        ):
+            raise ValueError(_TEMPLATE_QUERIES)
+        if self.args is not None and self.template_ref is None:
+            raise ValueError(_ARGS_NEED_TEMPLATE)
+        if self.template_ref is not None:
+            return self  # the thresholds are checked once resolved (core.templates)
         if self.proportion is not None:
             if any(getattr(self, f) is not None for f in _NOT_WITH_PROPORTION):
                 raise ValueError(

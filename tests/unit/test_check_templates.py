@@ -1,0 +1,197 @@
+"""Check templates: the API models, the pure resolver, the library in deploy/checks/,
+and the generated CRDs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from modelguard import crdgen
+from modelguard.core.api import Check
+from modelguard.core.api.spec import TemplateKind
+from modelguard.core.api.templates import (
+    CLUSTER_TEMPLATE_KIND,
+    TEMPLATE_KIND,
+    ClusterModelCheckTemplate,
+    ModelCheckTemplateSpec,
+)
+from modelguard.core.evaluation import render_check
+from modelguard.core.specparse import parse_spec
+from modelguard.core.templates import TemplateResolutionError, resolve_check, resolve_checks
+
+LIBRARY = Path(__file__).resolve().parents[2] / "deploy" / "checks"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+LIBRARY_FILES = sorted(p for p in LIBRARY.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def library(name: str) -> ModelCheckTemplateSpec:
+    raw = yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
+    return ClusterModelCheckTemplate.model_validate(raw).spec
+
+
+def templated(**fields: Any) -> Check:
+    return Check.model_validate({"name": "quality", "templateRef": {"name": "t"}, **fields})
+
+
+TEMPLATE = ModelCheckTemplateSpec.model_validate(
+    {
+        "metric": "Accuracy",
+        "params": [{"name": "model"}, {"name": "window", "default": "10m"}],
+        "query": 'avg_over_time(acc{model="{{model}}",version="{{version}}"}[{{window}}])',
+        "defaults": {"min": 0.9},
+    }
+)
+
+# --------------------------------------------------------------------------- library
+
+
+@pytest.mark.parametrize("path", LIBRARY_FILES, ids=lambda p: p.stem)
+def test_library_templates_are_valid_and_named_after_their_file(path: Path) -> None:
+    raw = yaml.safe_load(path.read_text())
+    template = ClusterModelCheckTemplate.model_validate(raw)
+    assert template.metadata["name"] == path.stem
+    # Usable as it stands: every parameter has a default, the defaults make a valid check.
+    check = resolve_check(
+        Check.model_validate({"name": "c", "templateRef": {"name": path.stem}}), template.spec
+    )
+    rendered = render_check(
+        check,
+        {"version": "v2", "stableVersion": "v1", "namespace": "ml", "name": "fraud"},
+        now=NOW,
+    )
+    assert "{{" not in rendered.query
+    assert 'model="fraud"' in rendered.query  # the model label defaults to the MD's name
+
+
+def test_the_kustomization_lists_the_whole_library() -> None:
+    kustomization = yaml.safe_load((LIBRARY / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in LIBRARY_FILES)
+
+
+# --------------------------------------------------------------------------- resolver
+
+
+def test_resolving_fills_args_and_defaults_and_keeps_operator_placeholders() -> None:
+    check = resolve_check(templated(args={"model": "fraud"}, minSamples=None), TEMPLATE)
+    assert check.query == 'avg_over_time(acc{model="fraud",version="{{version}}"}[10m])'
+    assert check.min == 0.9
+    assert check.template_ref is None  # a concrete check
+
+
+def test_a_check_s_own_threshold_overrides_the_default() -> None:
+    check = resolve_check(templated(args={"model": "m"}, min=0.95, max=1.0), TEMPLATE)
+    assert (check.min, check.max) == (0.95, 1.0)
+
+
+def test_args_are_escaped_like_placeholders() -> None:
+    check = resolve_check(templated(args={"model": 'x"} or up{a="'}), TEMPLATE)
+    assert check.query is not None
+    assert 'model="x\\"} or up{a=\\""' in check.query
+
+
+@pytest.mark.parametrize(
+    ("check", "template", "message"),
+    [
+        (
+            templated(args={"model": "m"}),
+            None,
+            "check 'quality': ClusterModelCheckTemplate 't' not found",
+        ),
+        (templated(), TEMPLATE, "needs argument 'model'"),
+        (templated(args={"model": "m", "windw": "5m"}), TEMPLATE, "no parameter(s) windw"),
+        (
+            templated(args={"model": "m"}, maxDrop=0.1),
+            TEMPLATE,
+            "maxDrop/maxIncrease and baselineQuery go together",
+        ),
+    ],
+    ids=["missing-template", "missing-arg", "unknown-arg", "bad-result"],
+)
+def test_problems_name_what_is_wrong(
+    check: Check, template: ModelCheckTemplateSpec | None, message: str
+) -> None:
+    with pytest.raises(TemplateResolutionError) as caught:
+        resolve_check(check, template)
+    assert message in str(caught.value)
+
+
+def test_resolve_checks_looks_templates_up_by_kind_and_name() -> None:
+    namespaced = Check.model_validate(
+        {
+            "name": "q",
+            "templateRef": {"name": "t", "kind": "ModelCheckTemplate"},
+            "args": {"model": "m"},
+        }
+    )
+    plain = Check.model_validate({"name": "p", "query": "up", "min": 1})
+    resolved = resolve_checks([namespaced, plain], {(TemplateKind.NAMESPACED, "t"): TEMPLATE})
+    assert [c.query for c in resolved] == [
+        'avg_over_time(acc{model="m",version="{{version}}"}[10m])',
+        "up",
+    ]
+    with pytest.raises(TemplateResolutionError, match="ModelCheckTemplate 't' not found"):
+        resolve_checks([namespaced], {(TemplateKind.CLUSTER, "t"): TEMPLATE})
+
+
+def test_the_operator_says_templates_are_not_resolved_yet() -> None:
+    raw = {
+        "targetRef": {"name": "fraud"},
+        "analysis": {
+            "prometheus": {"url": "http://prometheus:9090"},
+            "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
+        },
+    }
+    with pytest.raises(ValueError, match="check 'f1': templateRef is not resolved"):
+        parse_spec(raw)
+
+
+# --------------------------------------------------------------------------- template API
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"query": 'x{m="{{modl}}"}'}, "query uses undeclared placeholder(s) modl"),
+        ({"params": [{"name": "version"}]}, "cannot be named like an operator placeholder"),
+        ({"params": [{"name": "a"}, {"name": "a"}]}, "parameter names must be unique"),
+        ({"query": ""}, "at least 1 character"),
+    ],
+)
+def test_bad_templates_are_rejected(change: dict[str, Any], message: str) -> None:
+    raw = {"metric": "M", "query": "up", **change}
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ModelCheckTemplateSpec.model_validate(raw)
+
+
+# --------------------------------------------------------------------------- CRDs
+
+
+def test_template_crds_are_committed_and_listed() -> None:
+    for path, text in crdgen.rendered_files().items():
+        assert path.read_text() == text, f"{path} is stale: run python -m modelguard.crdgen"
+    listed = yaml.safe_load((crdgen.CRD_PATH.parent / "Kustomization").read_text())["resources"]
+    assert {p.name for p in crdgen.rendered_files()} == set(listed)
+
+
+@pytest.mark.parametrize(
+    ("kind", "scope"), [(CLUSTER_TEMPLATE_KIND, "Cluster"), (TEMPLATE_KIND, "Namespaced")]
+)
+def test_template_crd_scope_and_columns(kind: str, scope: str) -> None:
+    crd = crdgen.build_template_crd(kind)
+    assert crd["spec"]["scope"] == scope
+    assert crd["metadata"]["name"] == f"{kind.lower()}s.modelguard.io"
+    (version,) = crd["spec"]["versions"]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Metric"] == ".spec.metric"
+    assert columns["Min"] == ".spec.defaults.min"
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert set(spec["required"]) == {"metric", "query"}
+    rules = spec["properties"]["params"]["items"]["x-kubernetes-validations"]
+    assert [r["message"] for r in rules] == [
+        "a parameter cannot be named like an operator placeholder"
+    ]
