@@ -2,7 +2,9 @@
 
 It shows, with the real components: v1 promoted -> v2 applied -> v2's accuracy degrades
 -> automatic rollback to v1 (v2 quarantined, with the evidence) -> the kill switch stops
-the model -> releasing it restores the exact replica count. Run it with hack/demo.sh.
+the model -> releasing it restores the exact replica count; then a canary act (see
+hack/demo_canary.py): v2 at 10 % -> 50 % -> promoted, v3 aborted at its first step by a
+proportion check while v2 keeps serving. Run it with hack/demo.sh.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import demo_canary  # hack/ is on sys.path: this script's own directory
 
 from modelguard_testenv import (
     ControlPlane,
@@ -126,6 +130,16 @@ def main() -> int:
             )
             try:
                 run_story(cp, exporter, prometheus.url)
+                demo_canary.run(
+                    cp,
+                    exporter,
+                    prometheus.url,
+                    NS,
+                    step=step,
+                    show=lambda *argv: show(cp, *argv),
+                    wait=lambda what, check: wait(cp, what, check),
+                    read=lambda kind, name, path: jsonpath(cp, kind, name, path),
+                )
             finally:
                 operator.stop()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 from wsgiref.simple_server import WSGIServer
@@ -219,6 +219,29 @@ class SyntheticModelExporter:
         with self._lock:
             self._labeled.labels(model, version).inc(labeled)
             self._correct.labels(model, version).inc(correct)
+
+    @contextlib.contextmanager
+    def feeding(
+        self, model: str, accuracy: Mapping[str, float], per_tick: float = 40
+    ) -> Iterator[None]:
+        """While in the ``with``: ``per_tick`` labelled outcomes for every version every
+        0.1 s, the share ``accuracy[version]`` of them correct, as live model servers
+        would count them. Every version all along: which span a query sees is its
+        window's business (a proportion check's ``{{sinceStart}}``)."""
+        stop = threading.Event()
+
+        def feed() -> None:
+            while not stop.wait(0.1):
+                for version, share in accuracy.items():
+                    self.add_outcomes(model, version, per_tick, per_tick * share)
+
+        thread = threading.Thread(target=feed, name="outcomes", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
     def observe_latency(self, model: str, version: str, seconds: float, count: int = 1) -> None:
         """Record ``count`` requests that each took ``seconds``."""

@@ -104,3 +104,22 @@ def promote_v1(
     cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=replicas, model_tag="v1")
     cluster.create_md(MD, spec)
     cluster.wait_promoted(MD, "v1")
+
+
+def proportion_check(model: str) -> dict[str, Any]:
+    """A proportion check: correct / labelled predictions of {{version}} against the
+    stable's, counted since the version under test started (a canary: since its start)."""
+
+    def counter(name: str) -> str:
+        window = "{{sinceStart}}"
+        return f'sum(increase({name}{{model="{model}",version="{{{{version}}}}"}}[{window}]))'
+
+    return {
+        "name": "accuracy-ab",
+        "proportion": {
+            "successQuery": counter("model_correct_predictions_total"),
+            "totalQuery": counter("model_labeled_samples_total"),
+            "margin": 0.02,
+            "minSamples": 200,
+        },
+    }

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelguard_testenv import ControlPlane
+from modelguard_testenv import ControlPlane, wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +23,7 @@ CRDS = ("clustermodelchecktemplates", "modelchecktemplates", "modeldeployments")
 def crds(control_plane: ControlPlane) -> ControlPlane:
     control_plane.kubectl("apply", "-f", str(REPO / "crds"))
     for plural in CRDS:
-        control_plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=30s", f"crd/{plural}.modelguard.io"
-        )
+        wait_established(control_plane, f"{plural}.modelguard.io")
     return control_plane
 
 

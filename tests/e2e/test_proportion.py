@@ -4,7 +4,6 @@ with its evidence (counts, estimate, interval, samples needed) in status."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,16 @@ import pytest
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
-from tests.e2e.scenarios import DEPLOYMENT, MD, accuracy_spec, promote_v1, user_checks, v, version
+from tests.e2e.scenarios import (
+    DEPLOYMENT,
+    MD,
+    accuracy_spec,
+    promote_v1,
+    proportion_check,
+    user_checks,
+    v,
+    version,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,40 +32,10 @@ TRUE_ACCURACY = {"v1": 0.95, "v2": 0.80}
 PER_TICK = 40  # labelled outcomes per version every 0.1 s: 400/s per arm
 
 
-def proportion_check(model: str) -> dict[str, Any]:
-    def counter(name: str) -> str:
-        window = "{{sinceStart}}"
-        return f'sum(increase({name}{{model="{model}",version="{{{{version}}}}"}}[{window}]))'
-
-    return {
-        "name": "accuracy-ab",
-        "proportion": {
-            "successQuery": counter("model_correct_predictions_total"),
-            "totalQuery": counter("model_labeled_samples_total"),
-            "margin": 0.02,
-            "minSamples": 200,
-        },
-    }
-
-
 @pytest.fixture
 def outcomes(cluster: Cluster, exporter: SyntheticModelExporter) -> Iterator[None]:
-    """Labelled outcomes for both versions all along, as two live model servers would
-    count them: which of them a query sees is the {{sinceStart}} window's business."""
-    stop = threading.Event()
-
-    def feed() -> None:
-        while not stop.wait(0.1):
-            for name, accuracy in TRUE_ACCURACY.items():
-                exporter.add_outcomes(cluster.namespace, name, PER_TICK, PER_TICK * accuracy)
-
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    try:
+    with exporter.feeding(cluster.namespace, TRUE_ACCURACY, PER_TICK):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 @pytest.mark.usefixtures("outcomes")

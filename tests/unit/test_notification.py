@@ -10,6 +10,7 @@ from modelguard.core import notification
 from modelguard.core.api import (
     DELIVERY_RECORD_LIMIT,
     PENDING_NOTICE_LIMIT,
+    CanaryStatus,
     CheckResult,
     Decision,
     Delivery,
@@ -17,13 +18,16 @@ from modelguard.core.api import (
     KillSwitchRecord,
     KillSwitchStatus,
     ModelDeploymentStatus,
+    ModelVersion,
     NotificationsSpec,
     OutgoingEvent,
     QuarantinedVersion,
     Verdict,
     VersionStatus,
 )
-from modelguard.core.notification import of
+from modelguard.core.canary import machine
+from modelguard.core.notification import of, payload
+from modelguard.core.reasons import EventReason
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 V1 = VersionStatus(image="reg/fraud:1.0", model_tag="v1")
@@ -204,3 +208,60 @@ def test_slack_message_has_text_and_blocks_and_escapes_control_characters() -> N
     assert [b["type"] for b in msg["blocks"]] == ["header", "section", "section", "context"]
     assert "alice" in str(msg["blocks"][2])
     assert "fraud.0001" in str(msg["blocks"][-1])
+
+
+CANARY = CanaryStatus(
+    version=ModelVersion(image="reg/fraud:3.0", model_tag="v3"),
+    step=0,
+    desired_weight=10,
+    started_at=T0,
+    step_started_at=T0,
+    ready_at=T0,
+)
+STABLE = BEFORE.model_copy(update={"current_version": V1, "canary": CANARY})
+
+
+def canary_event(tick: machine.Tick) -> OutgoingEvent:
+    """The Event the canary's step machine itself posts (its reason is what maps)."""
+    [posted] = tick.events
+    return event(posted.reason, message=posted.message)
+
+
+def test_a_canary_abort_is_a_decision_about_the_canary_with_its_evidence() -> None:
+    tick = machine.abort(CANARY, None, "2 consecutive failed evaluations", quarantine=True)
+    aborted = STABLE.model_copy(
+        update={
+            "canary": tick.status,
+            "quarantined_versions": [
+                QuarantinedVersion.quarantine(CANARY.version, T0, "canary: accuracy-ab Failed")
+            ],
+            "last_evaluation": ROLLED_BACK.last_evaluation,
+        }
+    )
+    out = notification.record(spec(ONCALL, KILLS_ONLY), STABLE, aborted, [canary_event(tick)], T0)
+    [notice] = of(out).pending
+    assert notice.decision is Decision.CANARY_ABORTED
+    # The canary's version, not the stable the target still runs.
+    assert (notice.version, notice.from_version, notice.to_version) == ("v3", "v1", "v3")
+    assert (notice.quarantined, notice.reason) == ("v3", "canary: accuracy-ab Failed")
+    assert [c.name for c in notice.checks] == ["accuracy"]
+    assert notice.receivers == ["oncall"]
+    assert payload.event_type(notice.decision) == "io.modelguard.canaryaborted"
+    text = payload.slack(notice, "ns", "fraud", "uid")["text"]
+    assert text.startswith("ns/fraud: canary aborted: canary: accuracy-ab Failed")
+
+
+def test_a_canary_step_is_sent_only_to_who_subscribes_and_a_cancel_never() -> None:
+    steps = {**ONCALL, "name": "steps", "decisions": ["canaryStepAdvanced"]}
+    advanced = event(EventReason.CANARY_STEP_ADVANCED, message="Canary v3 passed step 1/2")
+    after = STABLE.model_copy(update={"canary": CANARY.model_copy(update={"step": 1})})
+    out = notification.record(spec(KILLS_ONLY, steps), STABLE, after, [advanced], T0)
+    [notice] = of(out).pending
+    assert (notice.decision, notice.version, notice.receivers) == (
+        Decision.CANARY_STEP_ADVANCED,
+        "v3",
+        ["steps"],
+    )
+    assert notice.reason == "Canary v3 passed step 1/2"
+    cancelled = canary_event(machine.abort(CANARY, None, "spec changed", quarantine=False))
+    assert notification.record(spec(ONCALL), STABLE, STABLE, [cancelled], T0) == STABLE

@@ -340,7 +340,7 @@ async def test_a_receiver_removed_from_the_spec_fails_its_pending_notices() -> N
 
 def test_receivers_default_to_every_decision() -> None:
     r = Receiver.model_validate({"name": "a", "urlSecretRef": {"name": "s", "key": "k"}})
-    assert len(r.decisions) == 5
+    assert len(r.decisions) == 7  # canaryStepAdvanced and canaryAborted included
     assert Notice.model_fields["receivers"].default == []
 
 

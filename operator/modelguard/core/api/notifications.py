@@ -30,6 +30,10 @@ class Decision(StrEnum):
     KILL_SWITCH_ENGAGED = "killSwitchEngaged"
     KILL_SWITCH_RELEASED = "killSwitchReleased"
     PROMOTED = "promoted"
+    # A canary passed a step (the share grows), or failed one (removed, quarantined). Its
+    # promotion is `promoted`, sent when the promoted version is known good.
+    CANARY_STEP_ADVANCED = "canaryStepAdvanced"
+    CANARY_ABORTED = "canaryAborted"
 
 
 class NotificationFormat(StrEnum):

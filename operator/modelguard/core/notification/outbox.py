@@ -40,7 +40,18 @@ DECISIONS: dict[str, Decision] = {
     EventReason.KILL_SWITCH_ENGAGED: Decision.KILL_SWITCH_ENGAGED,
     EventReason.KILL_SWITCH_RELEASED: Decision.KILL_SWITCH_RELEASED,
     EventReason.VERSION_PROMOTED: Decision.PROMOTED,
+    # A cancelled canary (CanaryCancelled: the spec changed under it) is no decision on
+    # the model's quality, so it is not sent; an abort is (it quarantines the version).
+    EventReason.CANARY_STEP_ADVANCED: Decision.CANARY_STEP_ADVANCED,
+    EventReason.CANARY_ABORTED: Decision.CANARY_ABORTED,
 }
+# Decisions whose notice carries the evaluation they rest on.
+_JUDGED = (
+    Decision.ROLLED_BACK,
+    Decision.PROMOTED,
+    Decision.CANARY_STEP_ADVANCED,
+    Decision.CANARY_ABORTED,
+)
 
 # An outcome of sending one notice to one receiver, as the sender reports it.
 Outcome = Delivery
@@ -80,8 +91,18 @@ def _evidence(
         last = after.kill_switch_history[-1]
         update["requested_by"] = last.released_by
         update["reason"] = last.reason
+    elif decision in (Decision.CANARY_STEP_ADVANCED, Decision.CANARY_ABORTED):
+        # About the canary, not the version the target runs (which stays the stable).
+        canary = after.canary or before.canary
+        if canary is not None:
+            update["version"] = canary.version.name
+            update["from_version"] = _name(before.current_version)
+            update["to_version"] = canary.version.name
+        if decision is Decision.CANARY_ABORTED and after.quarantined_versions:
+            update["quarantined"] = after.quarantined_versions[-1].name
+            update["reason"] = after.quarantined_versions[-1].reason
     evaluation = after.last_evaluation
-    if decision in (Decision.ROLLED_BACK, Decision.PROMOTED) and evaluation is not None:
+    if decision in _JUDGED and evaluation is not None:
         update["evaluated_at"] = evaluation.time
         update["checks"] = [
             NoticeCheck(

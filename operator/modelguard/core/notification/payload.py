@@ -18,6 +18,8 @@ _TITLES: dict[Decision, str] = {
     Decision.KILL_SWITCH_ENGAGED: "kill switch engaged",
     Decision.KILL_SWITCH_RELEASED: "kill switch released",
     Decision.PROMOTED: "version promoted",
+    Decision.CANARY_STEP_ADVANCED: "canary step advanced",
+    Decision.CANARY_ABORTED: "canary aborted",
 }
 
 
