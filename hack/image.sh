@@ -137,7 +137,8 @@ if ! podman image exists "$image"; then
         # locked dependencies) stay, as this build's cache.
         podman images --filter reference=localhost/modelguard --format '{{.Repository}}:{{.Tag}}' \
             | grep -vxF "$image" | xargs -r podman rmi >/dev/null || true
-        podman image prune --force >/dev/null
+        # No `podman image prune`: on a shared machine it would take other projects'
+        # dangling images too. What an old build leaves is its own small source layer.
         say "operator image built in $(elapsed "$start")"
     fi
 fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
+from modelguard.cli.errors import CliError
 from modelguard.cli.main import main
 from modelguard.cli.prometheus import MAX_POINTS, PrometheusClient
 from modelguard.cli.simulate import load
@@ -251,3 +253,17 @@ def test_from_history_replays_what_the_live_object_recorded(
     assert "from history: v2 at 2026-11-20T10:00:00+00:00" in out.err
     (v2,) = json.loads(out.out)["outcomes"]
     assert v2["rolledBackAt"] == "2026-11-20T10:10:00+00:00"  # as simulate says
+
+
+def test_an_unreachable_prometheus_is_named_without_the_credentials_in_its_url() -> None:
+    """A `--prometheus http://user:password@host` is a credential: an error names the host."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = PrometheusClient(f"http://reader:hunter2@127.0.0.1:{port}", timeout=2)
+    with pytest.raises(CliError) as caught:
+        client.query("up")
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "hunter2" not in message
+    assert "reader" not in message

@@ -7,10 +7,12 @@ import asyncio
 import copy
 from typing import Any
 
+import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelguard.adapters.kube import KubeAdapter
+from modelguard.adapters.kube_canary import ForeignCanaryError
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus, ModelVersion
 from modelguard.core.canary import Owner
 from modelguard.core.workload import DeleteCanary, EnsureCanary, ScaleCanary
@@ -60,7 +62,9 @@ class Apps:
     ) -> None:
         assert field_manager == "modelguard"
         self.calls.append(("create", body["metadata"]["name"]))
-        self.objects[body["metadata"]["name"]] = copy.deepcopy(body)
+        created = copy.deepcopy(body)
+        created["metadata"]["uid"] = f"uid-{len(self.calls)}"
+        self.objects[body["metadata"]["name"]] = created
 
     def patch_namespaced_deployment(
         self, name: str, namespace: str, body: Any, field_manager: str, **_: Any
@@ -81,9 +85,13 @@ class Apps:
             obj["spec"]["replicas"] = body["spec"]["replicas"]
 
     def delete_namespaced_deployment(
-        self, name: str, namespace: str, propagation_policy: str
+        self, name: str, namespace: str, propagation_policy: str, body: client.V1DeleteOptions
     ) -> None:
         self.calls.append(("delete", name))
+        existing = self.objects.get(name)
+        uid = body.preconditions.uid if body.preconditions else None
+        if existing is not None and uid is not None and existing["metadata"]["uid"] != uid:
+            raise ApiException(status=409, reason="Conflict")  # the API server's precondition
         if self.objects.pop(name, None) is None:
             raise ApiException(status=404, reason="Not Found")
 
@@ -156,3 +164,17 @@ def test_the_canary_is_read_only_when_one_can_exist() -> None:
     workload = asyncio.run(kube.read_workload(NS, plain, ModelDeploymentStatus()))
     assert workload.canary is None
     assert apps.calls == [("read", "fraud-scorer")]
+
+
+def test_a_deployment_of_the_canarys_name_that_is_not_ours_is_never_touched() -> None:
+    """RBAC cannot limit Deployment create/delete by name: ownership is checked instead."""
+    apps = Apps()
+    theirs = copy.deepcopy(TARGET)
+    theirs["metadata"] = {"name": "fraud-scorer-canary", "namespace": NS, "uid": "user-uid"}
+    apps.objects["fraud-scorer-canary"] = theirs
+    kube = adapter(apps)
+    for action in (EnsureCanary(V2, "MODEL_VERSION", 1), ScaleCanary(0), DeleteCanary()):
+        with pytest.raises(ForeignCanaryError, match="not owned by this ModelDeployment"):
+            run(kube, action)
+    assert apps.objects["fraud-scorer-canary"] == theirs
+    assert all(verb == "read" for verb, _ in apps.calls)

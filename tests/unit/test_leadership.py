@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 
+from modelguard.core.api import KillSwitchStatus, ModelDeploymentStatus, Phase
 from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
 from modelguard.runtime.leadership import Leadership
@@ -126,13 +127,19 @@ async def test_the_gauge_follows_leadership(clock: FakeMonotonic) -> None:
     async with replicas(store, clock, "a"):
         await clock.advance(1)
         assert REGISTRY.get_sample_value("modelguard_leader") == 1
-        telemetry.KILL_SWITCH_ENGAGED.labels("ns", "m").set(1)
+        rolled_back = ModelDeploymentStatus(
+            phase=Phase.ROLLED_BACK, kill_switch=KillSwitchStatus(engaged=True)
+        )
+        telemetry.observe("ns", "m", rolled_back)
         store.cut.add("a")
         await clock.advance(11)
         assert REGISTRY.get_sample_value("modelguard_leader") == 0
-        # The per-object gauges are the leader's: a standby reports none.
+        # The per-object series are the leader's: a standby reports none, so an alert
+        # the new leader resolved does not go on firing from here.
         engaged = {"namespace": "ns", "name": "m"}
         assert REGISTRY.get_sample_value("modelguard_kill_switch_engaged", engaged) is None
+        info = {**engaged, "phase": "RolledBack", "version": ""}
+        assert REGISTRY.get_sample_value("modelguard_info", info) is None
 
 
 async def test_a_crashed_leader_is_replaced_within_lease_duration(clock: FakeMonotonic) -> None:

@@ -136,6 +136,20 @@ async def test_a_kill_during_a_canary_stops_it_and_the_release_restarts_the_step
     assert canary.passing_since is None
 
 
+async def test_a_kill_during_a_canary_stops_the_target_before_the_canary() -> None:
+    """Actions run in order and stop at the first failure: a canary the API server will
+    not scale must never hold the model's own kill back."""
+    world = world_with(canary_spec())
+    await drive(world, at_step(0))
+    before = len(world.kube.applied)
+    world.kube.edit_spec(NS, NAME, {**canary_spec(), "killSwitch": KILL})
+    await world.reconcile()
+    kill = world.kube.applied[before:]
+    target = next(i for i, a in enumerate(kill) if isinstance(a, Scale) and a.replicas == 0)
+    canary = next(i for i, a in enumerate(kill) if isinstance(a, ScaleCanary))
+    assert target < canary
+
+
 async def test_the_fallback_kill_switch_leaves_the_canary_out_of_the_traffic() -> None:
     world = world_with(canary_spec())
     world.kube.services[NS, "fraud"] = {"app": "fraud-scorer"}

@@ -107,6 +107,22 @@ async def test_three_failures_roll_back_at_the_third() -> None:
     assert after[0].time == T + timedelta(minutes=13)  # v1's own warmup
 
 
+async def test_a_canary_or_an_engaged_kill_switch_in_the_spec_replays_as_in_place() -> None:
+    """Neither is replayed (report.CAVEATS): the checks and the policy still are, and
+    the outcome is the in-place one rather than a window of "nothing happened"."""
+    recordings = {
+        ACC.format(v="v2"): series([0.95] * 20 + [0.80] * 40),
+        ACC.format(v="v1"): series([0.95] * 60),
+    }
+    plain, _ = await run(spec(), recordings)
+    raw = spec().model_dump(by_alias=True, exclude_none=True)
+    raw["canary"] = {"steps": [10, 50]}
+    raw["killSwitch"] = {"enabled": True, "reason": "drill"}
+    both, _ = await run(ModelDeploymentSpec.model_validate(raw), recordings)
+    assert both.outcomes == plain.outcomes
+    assert both.outcomes[0].rolled_back_at == T + timedelta(minutes=11)
+
+
 async def test_the_baseline_is_read_when_the_stable_version_last_served() -> None:
     relative = {
         "check": {

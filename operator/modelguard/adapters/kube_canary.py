@@ -29,6 +29,25 @@ FIELD_MANAGER = "modelguard"
 Reader = Callable[[Any, str, str], "dict[str, Any] | None"]
 
 
+class ForeignCanaryError(RuntimeError):
+    """`<target>-canary` exists and is not ours. Deployment create/delete is granted
+    cluster-wide (RBAC cannot limit it by name), so a user's own Deployment of that name
+    is never scaled, replaced or deleted: the canary waits until it is renamed."""
+
+
+def _ours(body: dict[str, Any], owner: Owner) -> bool:
+    """Owned by this very ModelDeployment (its uid, so not a re-created namesake's)."""
+    refs = body["metadata"].get("ownerReferences") or []
+    return any(ref.get("uid") == owner.uid for ref in refs)
+
+
+def _foreign(name: str) -> ForeignCanaryError:
+    return ForeignCanaryError(
+        f"Deployment {name!r} exists and is not owned by this ModelDeployment: "
+        "modelguard will not touch it; rename it to let the canary start"
+    )
+
+
 def canary_in_play(spec: ModelDeploymentSpec, canary_recorded: bool) -> bool:
     """Read the canary only when there can be one: no extra GET for other models."""
     return spec.canary is not None or canary_recorded
@@ -77,23 +96,26 @@ def apply_canary(
     action: CanaryAction,
 ) -> None:
     name = canary_name(spec.target_ref.name)
-    if isinstance(action, DeleteCanary):
+    if isinstance(action, DeleteCanary | ScaleCanary):
+        existing = read(apps.read_namespaced_deployment, name, namespace)
+        if existing is None:
+            return  # nothing to stop or delete
+        if not _ours(existing, owner):
+            raise _foreign(name)
         try:
-            apps.delete_namespaced_deployment(name, namespace, propagation_policy="Background")
+            if isinstance(action, DeleteCanary):
+                # On the uid read: never a Deployment re-created under the name since.
+                preconditions = client.V1Preconditions(uid=existing["metadata"].get("uid"))
+                apps.delete_namespaced_deployment(
+                    name,
+                    namespace,
+                    propagation_policy="Background",
+                    body=client.V1DeleteOptions(preconditions=preconditions),
+                )
+            else:
+                _scale(apps, name, namespace, action.replicas)
         except ApiException as exc:
-            if exc.status != 404:
-                raise
-        return
-    if isinstance(action, ScaleCanary):
-        try:
-            apps.patch_namespaced_deployment(
-                name,
-                namespace,
-                {"spec": {"replicas": action.replicas}},
-                field_manager=FIELD_MANAGER,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):  # 409: it went, and another took the name
                 raise
         return
     _ensure(apps, read, namespace, spec, owner, action, name)
@@ -125,6 +147,8 @@ def _ensure(
                 raise
         else:
             return
+    if not _ours(existing, owner):
+        raise _foreign(name)
     annotations = existing["metadata"].get("annotations") or {}
     wanted = built["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
     if annotations.get(TEMPLATE_HASH_ANNOTATION) != wanted:

@@ -18,6 +18,7 @@ chunks' series are joined by their labels.
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import requests
 
-from modelguard.cli.errors import CliError
+from modelguard.cli.errors import CliError, connection_cause
 from modelguard.core.ports import QueryResult
 from modelguard.core.replay import Recorded, Series
 
@@ -65,13 +66,16 @@ class PrometheusClient:
         self.range_queries = 0  # rendered queries fetched
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
-        where = f"Prometheus at {self.url}"
+        shown = _without_userinfo(self.url)
+        where = f"Prometheus at {shown}"
         try:
             response = self._session.get(f"{self.url}{path}", params=params, timeout=self._timeout)
         except requests.Timeout as exc:
             raise CliError(f"{where} timed out after {self._timeout:g}s") from exc
         except requests.RequestException as exc:
-            raise CliError(f"{where} unreachable: {' '.join(str(exc).split())[:200]}") from exc
+            # requests quotes the whole URL, user:password@ included: never print it.
+            cause = connection_cause(exc).replace(self.url, shown)
+            raise CliError(f"{where} unreachable: {cause}") from exc
         try:
             body = response.json()
         except ValueError as exc:
@@ -166,3 +170,13 @@ def _number(text: Any) -> float:
         return float(text)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL as it may be shown: a `user:password@` in it is a credential."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

@@ -172,9 +172,10 @@ class Leadership:
         elif not leading and self._acting:
             self._acting = False
             telemetry.LEADER.set(0)
-            # Per-object gauges are the leader's to report: a former leader's would go
-            # stale (a release it never saw would still read "engaged" here).
-            telemetry.KILL_SWITCH_ENGAGED.clear()
+            # Per-object series are the leader's to report: a former leader's would go
+            # stale (a release it never saw would still read "engaged" here, a rollback
+            # the new leader resolved would keep ModelGuardRolledBack firing).
+            telemetry.forget_all()
             log.warning(
                 "Lost the leader Lease (not renewed in time): stopping at once",
                 extra={"identity": self.identity},

@@ -45,7 +45,7 @@ from modelguard.core.api import (
     ModelDeploymentStatus,
     OutgoingEvent,
 )
-from modelguard.core.canary import Owner
+from modelguard.core.canary import Owner, canary_name
 from modelguard.core.decision import (
     DEFAULT_TAG_ENV,
     MAX_PASSES,
@@ -382,11 +382,12 @@ class Reconciler:
         namespace = meta["namespace"]
         owner = Owner(f"{api.GROUP}/{api.VERSION}", api.KIND, meta["name"], meta.get("uid", ""))
         for action in actions:
+            to_canary = isinstance(action, EnsureCanary | ScaleCanary | DeleteCanary)
             log.info(
                 "Applying %s to Deployment %s/%s",
                 type(action).__name__,
                 namespace,
-                spec.target_ref.name,
+                canary_name(spec.target_ref.name) if to_canary else spec.target_ref.name,
                 extra={"action": repr(action)},
             )
             if isinstance(action, EnsureCanary | ScaleCanary | DeleteCanary):

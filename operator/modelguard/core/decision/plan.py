@@ -44,22 +44,26 @@ def plan(
         return _target_missing(draft, spec, workload, generation)
 
     env = tag_env(spec)
-    restore = _kill_switch(draft, spec, status, obs)
+    switch_actions = _kill_switch(draft, spec, status, obs)
     if draft.status.kill_switch.engaged:
         track_rollout(draft, workload)  # 0 replicas on purpose: no stuck rollout
-        canary.killed(draft, spec, workload, env)
         if spec.kill_switch.enabled:
+            # The target is stopped first: actions run in order and stop at the first
+            # failure, so a canary that cannot be scaled must never delay the kill.
+            draft.actions.extend(switch_actions)
+            canary.killed(draft, spec, workload, env)
             record_desired(draft, spec, workload)
         else:
+            canary.killed(draft, spec, workload, env)
             # Releasing: the model comes back on the version it should run now, never on
             # the one that was stopped. The version is patched first (at 0 replicas, or
             # while traffic is still on the fallback), the replicas/selector after it.
             _versions_before_restore(draft, spec, workload, env)
-        draft.actions.extend(restore)
+            draft.actions.extend(switch_actions)
         return finish(draft, spec, generation)
     # Released: nothing left to restore, except under dry run, where the release is
     # recorded at once and its restore is only described (runtime dry-run hold).
-    draft.actions.extend(restore)
+    draft.actions.extend(switch_actions)
     if status.kill_switch.engaged:
         canary.released(draft, spec, env)  # after the target's restore
 

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from modelguard.core import dryrun
 from modelguard.core.api import (
     CheckResult,
+    KillSwitchSpec,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     ModelVersion,
@@ -172,7 +173,11 @@ async def replay(
 ) -> Replay:
     """Replay the scenario; `source` reads its data at `clock.now`, which this moves.
     `progress(now, evaluations)` is called every PROGRESS_EVERY evaluations."""
-    spec = scenario.spec
+    # What a replay judges is the checks and the rollback policy. The kill switch is a
+    # human action (not replayed), and a canary needs a sibling Deployment whose pods the
+    # simulated workload never has: a canary spec is replayed as in-place rollouts
+    # (report.CAVEATS says both), rather than sitting at "waiting for Ready" all window.
+    spec = scenario.spec.model_copy(update={"canary": None, "kill_switch": KillSwitchSpec()})
     if spec.analysis is None:
         raise ValueError("the spec has no analysis: there is nothing to replay")
     rollouts = sorted(scenario.rollouts, key=lambda r: r.at)

@@ -10,6 +10,7 @@ from modelguard.core.replay.engine import MAX_RECONCILES, Replay, VersionOutcome
 CAVEATS = (
     "evaluations are step-aligned: each reads the last step at or before its time",
     "the kill switch, manual rollbacks and other human actions are not replayed",
+    "a canary is replayed as in-place rollouts: its steps and traffic share are not simulated",
     "the workload is simulated: every version change rolls out at once and completely",
     "increase()/rate() extrapolate at the window's edges as they do live",
     "a series relabelled or renamed within the window reads as missing data",
