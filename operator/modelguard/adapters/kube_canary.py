@@ -96,6 +96,7 @@ def apply_canary(
             if exc.status != 404:
                 raise
         return
+    assert isinstance(action, EnsureCanary)  # the route's actions go to kube_route
     _ensure(apps, read, namespace, spec, owner, action, name)
 
 
