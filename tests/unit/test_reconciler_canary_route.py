@@ -9,8 +9,11 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from modelguard.core.api import Phase
+import pytest
+
+from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus, Phase
 from modelguard.core.canary import MODEL_DEPLOYMENT_LABEL
+from modelguard.core.canary import route as routing
 from modelguard.core.canary.route import IN_PROGRESS_LABEL
 from modelguard.core.workload import (
     DeleteCanary,
@@ -18,6 +21,7 @@ from modelguard.core.workload import (
     ScaleCanary,
     SetRouteWeight,
 )
+from tests.unit.fakes import CrashError
 from tests.unit.test_reconciler import BAD, KILL, NAME, NS, RELEASE, World, running
 from tests.unit.test_reconciler_canary import CANARY, at_step, canary_spec, drive, world_with
 
@@ -163,3 +167,25 @@ async def test_a_kill_during_a_route_canary_scales_it_to_zero_and_restores_it() 
     world.kube.edit_spec(NS, NAME, {**route_spec(), "killSwitch": RELEASE})
     await world.reconcile()
     assert world.kube.canaries[NS, CANARY].replicas == 1
+
+
+async def test_no_route_reads_without_a_running_canary_and_a_crash_in_an_abort_converges() -> None:
+    world = route_world()
+    # A route read on every reconcile of a model that runs no canary would be waste.
+    assert (
+        routing.route_in_play(
+            ModelDeploymentSpec.model_validate(route_spec()), ModelDeploymentStatus()
+        )
+        is None
+    )
+    await drive(world, at_step(0))
+    world.prometheus.answers['version="v2"'] = BAD
+    world.kube.crash_once_after(lambda a: isinstance(a, SetRouteWeight) and a.weight == 0)
+    with pytest.raises(CrashError):
+        await drive(world, lambda w: False)
+    assert weights(world)["fraud-canary"] == 0
+    assert (NS, CANARY) in world.kube.canaries  # crashed before the rest of the removal
+    await drive(world, lambda w: w.status().canary is None)
+    assert (NS, CANARY) not in world.kube.canaries
+    assert (NS, "fraud-canary") not in world.kube.services
+    assert world.kube.events().count("CanaryAborted") == 1

@@ -180,12 +180,14 @@ def route_of(spec: CanarySpec) -> HTTPRouteTraffic | None:
 def route_in_play(
     spec: ModelDeploymentSpec, status: ModelDeploymentStatus
 ) -> HTTPRouteTraffic | None:
-    """The route to read: the running canary's (recorded), else the spec's."""
-    if status.canary is not None and status.canary.route is not None:
+    """The route to read: only while a canary runs (a canary starts one reconcile before
+    its first tick, so a model whose canary is not running costs no extra reads); the
+    recorded route, else (before the first tick) the spec's."""
+    if status.canary is None:
+        return None
+    if status.canary.route is not None:
         return status.canary.route
-    if spec.canary is not None:
-        return route_of(spec.canary)
-    return None
+    return route_of(spec.canary) if spec.canary is not None else None
 
 
 def removal(route: HTTPRouteTraffic | None, scale: tuple[Action, ...]) -> tuple[Action, ...]:
