@@ -148,8 +148,8 @@ def tick(
     """One step of the machine. `judged` is an evaluation of the canary (only passed in
     once its step began); `target_rolled_out`: the target runs the canary's version on
     all its replicas, all available (Promoting waits for it); `route`: the HTTPRoute as
-    observed (httpRoute mode). spec None: spec.canary
-    was removed, which only a canary already Promoting or Aborting goes on without."""
+    observed (httpRoute mode). spec None: spec.canary was removed, which only a canary
+    already Promoting or Aborting goes on without."""
     if canary.phase is CanaryPhase.ABORTING:
         if seen is None:
             return Tick(status=None)
