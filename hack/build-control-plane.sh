@@ -15,12 +15,14 @@ set -euo pipefail
 K8S_VERSION=v1.35.4
 ETCD_VERSION=v3.6.5
 KWOK_VERSION=v0.7.0
+GATEWAY_API_VERSION=v1.6.3
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${MODELGUARD_CACHE:-$HOME/.cache/modelguard}
 bin="$cache/k8s-$K8S_VERSION/bin"
 stages="$cache/k8s-$K8S_VERSION/kwok-stages"
-mkdir -p "$bin" "$stages"
+gateway="$cache/k8s-$K8S_VERSION/gateway-api-$GATEWAY_API_VERSION"
+mkdir -p "$bin" "$stages" "$gateway"
 
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
 
@@ -61,6 +63,16 @@ if [ ! -s "$stages/stages.yaml" ]; then
     done > "$stages/stages.yaml.tmp"
     mv "$stages/stages.yaml.tmp" "$stages/stages.yaml"
     log "kwok stages: copied from $src"
+fi
+# The Gateway API CRDs (httpRoute canaries' e2e tests) as published in their Go module:
+# only the CRDs an HTTPRoute needs, nothing built, nothing committed.
+if [ ! -s "$gateway/gateway.networking.k8s.io_httproutes.yaml" ]; then
+    src=$(cd "$here/tools/kwok" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    for kind in gatewayclasses gateways httproutes; do
+        f="gateway.networking.k8s.io_$kind.yaml"
+        cp "$src/config/crd/standard/$f" "$gateway/$f.tmp" && mv "$gateway/$f.tmp" "$gateway/$f"
+    done
+    log "gateway-api CRDs: copied from $src"
 fi
 echo "$ETCD_VERSION" > "$cache/k8s-$K8S_VERSION/etcd-version"
 echo "$bin"

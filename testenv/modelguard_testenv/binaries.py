@@ -57,6 +57,29 @@ def find_binary(name: str, bin_dir: str | Path | None = None, *, component: str 
     )
 
 
+GATEWAY_API_VERSION = "v1.6.3"  # hack/build-control-plane.sh copies its CRDs
+
+
+def find_gateway_api_crds() -> list[Path]:
+    """The Gateway API CRDs (GatewayClass, Gateway, HTTPRoute) the build script copied
+    from the `sigs.k8s.io/gateway-api` Go module. ``$MODELGUARD_GATEWAY_API_CRDS`` (a
+    folder) overrides."""
+    override = os.environ.get("MODELGUARD_GATEWAY_API_CRDS")
+    folder = (
+        Path(override)
+        if override
+        else default_bin_dir().parent / f"gateway-api-{GATEWAY_API_VERSION}"
+    )
+    names = ("gatewayclasses", "gateways", "httproutes")
+    paths = [folder / f"gateway.networking.k8s.io_{name}.yaml" for name in names]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise MissingBinaryError(
+            "gateway-api", f"CRDs not found: {', '.join(missing)}; {BUILD_HINT}"
+        )
+    return paths
+
+
 def find_kwok_stages(bin_dir: str | Path | None = None) -> Path:
     """The kwok Stage configs (fake node and pod lifecycles) copied by the build script.
 

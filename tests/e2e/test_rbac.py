@@ -38,7 +38,10 @@ GROUP = "modelguard.io"
 REQUIRED: dict[tuple[str, str], set[str]] = {
     # create, delete: the <target>-canary Deployment of a spec.canary.
     ("apps", "deployments"): {"get", "list", "watch", "patch", "create", "delete"},
-    ("", "services"): {"get", "patch"},
+    # create, delete: the httpRoute canary's own Service.
+    ("", "services"): {"get", "patch", "create", "delete"},
+    # get, update: the two weights, written with the route's resourceVersion.
+    ("gateway.networking.k8s.io", "httproutes"): {"get", "update"},
     ("", "pods"): {"list"},
     # patch: the modelguard.io/restore finalizer, added and removed with a JSON patch.
     (GROUP, "modeldeployments"): {"get", "list", "watch", "patch"},
@@ -52,7 +55,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     (GROUP, "modeldeployments"): {"get", "list", "watch", "patch"},
     (GROUP, "modeldeployments/status"): {"get", "patch", "update"},
     ("apps", "deployments"): {"get", "list", "watch", "patch", "create", "delete"},
-    ("", "services"): {"get", "list", "watch", "patch"},
+    ("", "services"): {"get", "list", "watch", "patch", "create", "delete"},
+    ("gateway.networking.k8s.io", "httproutes"): {"get", "update", "patch"},
     ("", "pods"): {"get", "list", "watch"},
     ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "watch"},
     ("", "events"): {"create", "patch"},
@@ -317,7 +321,8 @@ def test_operator_cannot_overreach(as_operator: k8s.ApiClient, workload: str) ->
             ns,
             {"metadata": {"name": "rogue"}, "spec": {"selector": {}, "template": {}}},
         ),
-        "delete service": _status(core.delete_namespaced_service, "scorer", ns),
+        # (Services may be deleted: RBAC cannot limit that to the httpRoute canary's own.)
+        "delete namespace": _status(core.delete_namespace, ns),
         "delete pods": _status(core.delete_collection_namespaced_pod, ns),
     }
     assert denied == dict.fromkeys(denied, 403)

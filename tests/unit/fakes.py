@@ -23,12 +23,14 @@ from typing import Any
 
 from modelguard.core import api
 from modelguard.core.api import (
+    DEFAULT_TRACK_LABEL,
     KillSwitchMode,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     ModelVersion,
 )
 from modelguard.core.canary import Owner, build_for, canary_name
+from modelguard.core.canary import route as routing
 from modelguard.core.canary.manifest import derived_from
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.ports import ConflictError, ModelDeploymentBody, QueryResult, Workloads
@@ -37,11 +39,14 @@ from modelguard.core.workload import (
     CanaryAction,
     CanaryWorkload,
     DeleteCanary,
+    DeleteCanaryService,
+    EnsureCanaryService,
     Event,
     Progressing,
     Scale,
     ScaleCanary,
     ServiceState,
+    SetRouteWeight,
     SetSelector,
     SetVersion,
     Workload,
@@ -91,6 +96,8 @@ class FakeWorkloads:
         self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
         self.canaries: dict[tuple[str, str], FakeCanary] = {}  # by the canary's name
+        self.routes: dict[tuple[str, str], dict[str, Any]] = {}  # HTTPRoutes, as objects
+        self.route_writes: list[int] = []  # the canary weight of every route write
         # Ready pods of the target, when fewer than its replicas (a rollout, pods lost).
         self.target_ready: dict[tuple[str, str], int] = {}
         # Images whose pods never become Ready (crash loop, image pull error), like the
@@ -298,6 +305,19 @@ class FakeWorkloads:
                 fake.version,
                 current=derived_from(fake.manifest, source),
             )
+        route = None
+        http = routing.route_in_play(spec, status)
+        if http is not None:
+            track = spec.canary.track_label if spec.canary else DEFAULT_TRACK_LABEL
+            source = _as_manifest(namespace, guarded[DEPLOYMENT], deployment)
+            route = routing.observe(
+                http,
+                self.routes.get((namespace, http.name)),
+                self.services.get((namespace, http.stable_backend)),
+                (namespace, http.canary_backend) in self.services,
+                source["spec"]["template"]["metadata"]["labels"],
+                track,
+            )
         rollout = self._rollout(deployment)
         if (namespace, guarded[DEPLOYMENT]) in self.target_ready:
             rollout["ready_replicas"] = self.target_ready[namespace, guarded[DEPLOYMENT]]
@@ -307,6 +327,7 @@ class FakeWorkloads:
             container=deployment.container,
             version=ModelVersion(image=deployment.image, model_tag=deployment.env.get(tag_env)),
             canary=canary,
+            route=route,
             **rollout,
             service=service,
             fallback_ready_pods=fallback_ready,
@@ -363,7 +384,26 @@ class FakeWorkloads:
             self._crash_on = None
             raise CrashError(f"crashed before applying {action!r}")
         key = (namespace, canary_name(spec.target_ref.name))
-        if isinstance(action, DeleteCanary):
+        if isinstance(action, SetRouteWeight):
+            r = action.route
+            self.routes[namespace, r.name] = routing.with_weights(
+                self.routes[namespace, r.name],
+                r.stable_backend,
+                r.canary_backend,
+                action.weight,
+                in_progress=action.in_progress,
+            )
+            self.route_writes.append(action.weight)
+        elif isinstance(action, EnsureCanaryService):
+            assert spec.canary is not None
+            stable = {"spec": {"ports": [{"port": 80}]}}
+            built = routing.canary_service(
+                action.route.canary_backend, namespace, stable, spec.canary.track_label, owner
+            )
+            self.services[namespace, action.route.canary_backend] = built["spec"]["selector"]
+        elif isinstance(action, DeleteCanaryService):
+            self.services.pop((namespace, action.route.canary_backend), None)
+        elif isinstance(action, DeleteCanary):
             self.canaries.pop(key, None)
         elif isinstance(action, ScaleCanary):
             if key in self.canaries:

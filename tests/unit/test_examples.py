@@ -10,6 +10,7 @@ import yaml
 
 from modelguard.core import api
 from modelguard.core.canary import weights
+from modelguard.core.canary.route import observe, route_of
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -37,6 +38,7 @@ def test_examples_exist() -> None:
         "flux-kustomization.yaml",
         "notifications.yaml",
         "canary-replicas.yaml",
+        "canary-httproute.yaml",
     } <= files
     assert len(_model_deployments()) >= 2
 
@@ -159,3 +161,28 @@ def test_canary_example_reaches_its_first_step() -> None:
     selector = docs["Service", "fraud-scorer"]["spec"]["selector"]
     assert selector.items() <= pod_labels.items()
     assert spec.canary.track_label not in selector
+
+
+def test_the_httproute_canary_example_is_one_the_operator_would_not_hold() -> None:
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for f, d in _documents()
+        if f == "canary-httproute.yaml"
+    }
+    spec = api.ModelDeploymentSpec.model_validate(docs[api.KIND, "fraud-scorer"]["spec"])
+    assert spec.canary is not None
+    http = route_of(spec.canary)
+    assert http is not None
+    target = docs["Deployment", spec.target_ref.name]
+    stable = docs["Service", http.stable_backend]["spec"]["selector"]
+    pod_labels = target["spec"]["template"]["metadata"]["labels"]
+    seen = observe(
+        http,
+        docs["HTTPRoute", http.name],
+        stable,
+        False,
+        pod_labels,
+        spec.canary.track_label,
+    )
+    assert seen.problem == ""  # both backendRefs there; the stable never selects the canary
+    assert stable.items() <= pod_labels.items()  # ... but does select the target's pods

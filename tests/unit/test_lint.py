@@ -56,6 +56,12 @@ def test_valid_examples_lint_clean(name: str, capsys: pytest.CaptureFixture[str]
     )
 
 
+def test_an_httproute_canary_lints_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    # httpRoute mode was an error ("not supported yet") before it was built.
+    assert main(["lint", "-f", str(EXAMPLES / "canary-httproute.yaml")]) == 0
+    assert capsys.readouterr().out.strip().endswith("ok (2 checks)")
+
+
 class Answers:
     """A Prometheus query API answering each query with the series `vectors` gives."""
 

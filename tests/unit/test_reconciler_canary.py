@@ -236,16 +236,6 @@ async def test_without_spec_canary_nothing_changes() -> None:
     assert "canary" not in world.status().to_wire()
 
 
-async def test_http_route_mode_is_reported_as_not_supported_yet() -> None:
-    route = {"name": "fraud", "stableBackend": "a", "canaryBackend": "b"}
-    world = world_with(canary_spec(traffic={"mode": "httpRoute", "httpRoute": route}))
-    await world.reconcile()
-    assert world.status().phase is Phase.INVALID
-    condition = next(c for c in world.status().conditions if c.type == "InvalidSpec")
-    assert "not supported yet" in condition.message
-    assert world.runs() == running(1)
-
-
 async def test_a_kill_with_an_invalid_spec_stops_the_canary_too() -> None:
     world = world_with(canary_spec())
     await drive(world, at_step(0))

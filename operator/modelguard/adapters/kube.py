@@ -23,23 +23,30 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from modelguard.adapters.kube_canary import apply_canary, canary_in_play, read_canary
+from modelguard.adapters.kube_route import apply_route, read_route
 from modelguard.core import api
 from modelguard.core.api import (
+    DEFAULT_TRACK_LABEL,
     KillSwitchMode,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     ModelVersion,
 )
 from modelguard.core.canary import Owner
+from modelguard.core.canary import route as routing
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
 from modelguard.core.ports import ConflictError
 from modelguard.core.workload import (
     Action,
     CanaryAction,
+    DeleteCanaryService,
+    EnsureCanaryService,
     Event,
     Progressing,
+    RouteState,
     Scale,
     ServiceState,
+    SetRouteWeight,
     SetSelector,
     SetVersion,
     Workload,
@@ -279,7 +286,21 @@ class KubeAdapter:
             canary=read_canary(self._apps, self._read, namespace, spec, deployment, _container)
             if canary_in_play(spec, status.canary is not None)
             else None,
+            route=self._route(namespace, spec, status, deployment),
         )
+
+    def _route(
+        self,
+        namespace: str,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        deployment: dict[str, Any],
+    ) -> RouteState | None:
+        route = routing.route_in_play(spec, status)
+        if route is None:
+            return None
+        track = spec.canary.track_label if spec.canary else DEFAULT_TRACK_LABEL
+        return read_route(self._custom, self._core, self._read, namespace, route, deployment, track)
 
     def _read(self, method: Any, name: str, namespace: str) -> dict[str, Any] | None:
         """Read an object as a plain camelCase dict; None when it does not exist."""
@@ -372,6 +393,11 @@ class KubeAdapter:
     async def apply_canary(
         self, namespace: str, spec: ModelDeploymentSpec, owner: Owner, action: CanaryAction
     ) -> None:
+        if isinstance(action, SetRouteWeight | EnsureCanaryService | DeleteCanaryService):
+            await self._thread(
+                apply_route, self._custom, self._core, self._read, namespace, spec, owner, action
+            )
+            return
         await self._thread(apply_canary, self._apps, self._read, namespace, spec, owner, action)
 
     # ------------------------------------------------------------- Prometheus auth

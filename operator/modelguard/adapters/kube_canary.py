@@ -118,6 +118,7 @@ def apply_canary(
             if exc.status not in (404, 409):  # 409: it went, and another took the name
                 raise
         return
+    assert isinstance(action, EnsureCanary)  # the route's actions go to kube_route
     _ensure(apps, read, namespace, spec, owner, action, name)
 
 

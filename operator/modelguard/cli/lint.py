@@ -72,13 +72,6 @@ def static_problems(doc: dict[str, Any]) -> tuple[api.ModelDeploymentSpec | None
                     "on the same series",
                 )
             )
-    if spec.canary is not None and spec.canary.traffic.mode is api.TrafficMode.HTTP_ROUTE:
-        # The operator's rule too (core.specparse): the schema accepts the mode already.
-        problems.append(
-            Problem(
-                "error", "spec.canary.traffic.mode", "httpRoute is not supported yet: use replicas"
-            )
-        )
     return spec, problems
 
 

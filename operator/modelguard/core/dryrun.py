@@ -25,10 +25,13 @@ from modelguard.core.reasons import ConditionReason
 from modelguard.core.workload import (
     Action,
     DeleteCanary,
+    DeleteCanaryService,
     EnsureCanary,
+    EnsureCanaryService,
     Event,
     Scale,
     ScaleCanary,
+    SetRouteWeight,
     SetSelector,
     SetVersion,
 )
@@ -58,6 +61,16 @@ def describe(action: Action, deployment: str) -> str:
         )
     if isinstance(action, ScaleCanary):
         return f"scale canary Deployment {canary} to {action.replicas} replicas"
+    if isinstance(action, SetRouteWeight):
+        r = action.route
+        return (
+            f"set HTTPRoute {r.name} weights to {r.canary_backend}={action.weight}, "
+            f"{r.stable_backend}={100 - action.weight}"
+        )
+    if isinstance(action, EnsureCanaryService):
+        return f"create canary Service {action.route.canary_backend}"
+    if isinstance(action, DeleteCanaryService):
+        return f"delete canary Service {action.route.canary_backend}"
     assert isinstance(action, DeleteCanary)
     return f"delete canary Deployment {canary}"
 

@@ -56,6 +56,7 @@ class ConditionReason(StrEnum):
     CANARY_PROMOTED = "CanaryPromoted"
     CANARY_ABORTED = "CanaryAborted"  # also RolledBack
     CANARY_CANCELLED = "CanaryCancelled"
+    ROUTE_MISCONFIGURED = "RouteMisconfigured"
 
 
 class EventReason(StrEnum):
@@ -88,6 +89,7 @@ class EventReason(StrEnum):
     CANARY_COMPLETED = "CanaryCompleted"
     CANARY_ABORTED = "CanaryAborted"
     CANARY_CANCELLED = "CanaryCancelled"
+    ROUTE_MISCONFIGURED = "RouteMisconfigured"
     RESTORED_ON_DELETE = "RestoredOnDelete"  # posted on the Deployment: the object is gone
 
 

@@ -3,7 +3,7 @@ invalid spec becomes a condition), and the CLI's lint and backtest (the same rul
 without a cluster).
 
 The pydantic models check the schema and the cross-field rules (the CEL twins); what the
-CRD cannot check (the PromQL templates' placeholders, modes not supported yet) is done
+CRD cannot check (the PromQL templates' placeholders) is done
 here, with the part an invalid spec still says (its target and kill switch).
 """
 
@@ -13,15 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelguard.core.api import KillSwitchSpec, ModelDeploymentSpec, TargetRef, TrafficMode
+from modelguard.core.api import KillSwitchSpec, ModelDeploymentSpec, TargetRef
 from modelguard.core.promql import TemplateError, validate_template
 
 
 def parse_spec(raw: Any) -> ModelDeploymentSpec:
     """Parse and check what the CRD schema cannot: PromQL template placeholders."""
     spec = ModelDeploymentSpec.model_validate(raw or {})
-    if spec.canary is not None and spec.canary.traffic.mode is TrafficMode.HTTP_ROUTE:
-        raise ValueError("spec.canary.traffic.mode httpRoute is not supported yet: use replicas")
     for check in spec.analysis.checks if spec.analysis else []:
         if check.template_ref is not None:
             # The API and the resolver (core.templates) exist; reading templates at

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from modelguard.core.api import ModelVersion
+from modelguard.core.api import HTTPRouteTraffic, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class CanaryWorkload:
 
 
 @dataclass(frozen=True)
+class RouteState:
+    """httpRoute mode: the user's HTTPRoute and the Services behind its two backendRefs."""
+
+    canary_weight: int | None = None  # the canary backendRef's weight; None: no route
+    canary_service: bool = False  # the operator's canary Service exists
+    problem: str = ""  # why the canary cannot take traffic through the route (hold)
+
+
+@dataclass(frozen=True)
 class Workload:
     """The observed Deployment (and, for the fallback kill switch, its Service)."""
 
@@ -61,6 +70,7 @@ class Workload:
     uid: str = ""  # the Deployment's, to post Events about it once the ModelDeployment is gone
     # The canary Deployment: None when it does not exist (or no canary is in play).
     canary: CanaryWorkload | None = None
+    route: RouteState | None = None  # httpRoute mode only
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,34 @@ class DeleteCanary:
     """Delete the canary Deployment; a no-op when it is gone."""
 
 
-CanaryAction = EnsureCanary | ScaleCanary | DeleteCanary
-Action = SetVersion | Scale | SetSelector | EnsureCanary | ScaleCanary | DeleteCanary
+@dataclass(frozen=True)
+class SetRouteWeight:
+    """Set the canary backendRef's weight to `weight` and the stable's to 100 - weight on
+    the user's HTTPRoute (only those two weights; core.canary.route); `in_progress`
+    labels the route for GitOps tools while a canary runs."""
+
+    route: HTTPRouteTraffic
+    weight: int
+    in_progress: bool = True
+
+
+@dataclass(frozen=True)
+class EnsureCanaryService:
+    """Make the operator-owned Service of the canary's pods exist."""
+
+    route: HTTPRouteTraffic
+
+
+@dataclass(frozen=True)
+class DeleteCanaryService:
+    """Delete the operator-owned canary Service; a no-op when it is gone."""
+
+    route: HTTPRouteTraffic
+
+
+RouteAction = SetRouteWeight | EnsureCanaryService | DeleteCanaryService
+CanaryAction = EnsureCanary | ScaleCanary | DeleteCanary | RouteAction
+Action = SetVersion | Scale | SetSelector | CanaryAction
 
 
 @dataclass(frozen=True)

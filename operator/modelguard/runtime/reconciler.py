@@ -67,9 +67,12 @@ from modelguard.core.specparse import kill_switch_part, parse_spec, spec_error
 from modelguard.core.workload import (
     Action,
     DeleteCanary,
+    DeleteCanaryService,
     EnsureCanary,
+    EnsureCanaryService,
     Event,
     ScaleCanary,
+    SetRouteWeight,
     Workload,
 )
 from modelguard.runtime import telemetry
@@ -77,6 +80,15 @@ from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
 
 log = logging.getLogger(__name__)
+
+CANARY_ACTIONS = (
+    EnsureCanary,
+    ScaleCanary,
+    DeleteCanary,
+    SetRouteWeight,
+    EnsureCanaryService,
+    DeleteCanaryService,
+)
 
 # Dry run: a held action (a pending version, a kill switch to enforce) never gets
 # confirmed, so its short recheck would poll the same answer forever; watches still wake
@@ -390,7 +402,7 @@ class Reconciler:
                 canary_name(spec.target_ref.name) if to_canary else spec.target_ref.name,
                 extra={"action": repr(action)},
             )
-            if isinstance(action, EnsureCanary | ScaleCanary | DeleteCanary):
+            if isinstance(action, CANARY_ACTIONS):
                 await self._kube.apply_canary(namespace, spec, owner, action)
             else:
                 await self._kube.apply(namespace, spec, action)

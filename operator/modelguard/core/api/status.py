@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
 
+from modelguard.core.api.canary import HTTPRouteTraffic
 from modelguard.core.api.notifications import NotificationsStatus
 from modelguard.core.api.spec import KillSwitchMode
 
@@ -276,6 +277,11 @@ class CanaryStatus(StatusModel):
         description="The canary's replicas saved by the kill switch, restored on release.",
     )
     message: str = ""
+    route: HTTPRouteTraffic | None = Field(
+        default=None,
+        description="httpRoute mode: the route and backendRefs the canary weighs, recorded "
+        "so that an abort resets the weight even after spec.canary was removed.",
+    )
 
 
 class ModelDeploymentStatus(StatusModel):

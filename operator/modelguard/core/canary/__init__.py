@@ -7,14 +7,13 @@ traffic by the ratio of Ready pods behind the one Service (weights); the step ma
 (machine) decides when to grow, hold, promote or abort. Pure: plain data in and out.
 """
 
+from modelguard.core.canary.kill import killed, released
 from modelguard.core.canary.machine import (
     CANARY_RECHECK,
     Judged,
     Rules,
     Tick,
     abort,
-    killed,
-    released,
     start,
     tick,
 )

@@ -25,16 +25,17 @@ from modelguard.core.api import (
     ModelVersion,
     Verdict,
 )
-from modelguard.core.canary.weights import most_replicas, rounded, share, weights
+from modelguard.core.canary import route as routing
+from modelguard.core.canary.weights import Weights, most_replicas, rounded, share, weights
 from modelguard.core.conditions import Status
 from modelguard.core.durations import format_duration, parse_duration
 from modelguard.core.reasons import ConditionReason, EventReason
 from modelguard.core.workload import (
     Action,
     CanaryWorkload,
-    DeleteCanary,
     EnsureCanary,
     Event,
+    RouteState,
     ScaleCanary,
 )
 
@@ -86,21 +87,23 @@ def start(version: ModelVersion, now: datetime) -> tuple[CanaryStatus, Event]:
     return canary, Event("Normal", EventReason.CANARY_STARTED, f"Canary {version.name} started")
 
 
-def _with(canary: CanaryStatus, **changes: Any) -> CanaryStatus:
+def with_changes(canary: CanaryStatus, **changes: Any) -> CanaryStatus:
     return canary.model_copy(update=changes)
 
 
-def _removal(seen: CanaryWorkload | None) -> tuple[Action, ...]:
-    """Scale to 0 first, so that no pod serves while the delete is being carried out."""
+def removal(canary: CanaryStatus, seen: CanaryWorkload | None) -> tuple[Action, ...]:
+    """Route weight 0, then scale to 0, so that no pod serves while the delete is being
+    carried out."""
     if seen is None:
         return ()
-    return (*((ScaleCanary(0),) if seen.replicas != 0 else ()), DeleteCanary())
+    scale = (ScaleCanary(0),) if seen.replicas != 0 else ()
+    return routing.removal(canary.route, scale)
 
 
 def abort(canary: CanaryStatus, seen: CanaryWorkload | None, why: str, *, quarantine: bool) -> Tick:
     """Record, then remove: weight 0, canary scaled to 0 and deleted. `quarantine`: the
     version failed (it is not tried again); otherwise it was only cancelled."""
-    status = _with(
+    status = with_changes(
         canary,
         phase=CanaryPhase.ABORTING,
         desired_weight=0,
@@ -123,7 +126,7 @@ def abort(canary: CanaryStatus, seen: CanaryWorkload | None, why: str, *, quaran
         reason = ConditionReason.CANARY_CANCELLED
     return Tick(
         status=status,
-        actions=(ScaleCanary(0), DeleteCanary()),
+        actions=routing.removal(canary.route, (ScaleCanary(0),)),
         events=(event,),
         condition=Condition("False", reason, f"canary {name}: {why}"),
         quarantine=why if quarantine else None,
@@ -140,20 +143,22 @@ def tick(
     rules: Rules,
     *,
     target_rolled_out: bool = False,
+    route: RouteState | None = None,
 ) -> Tick:
     """One step of the machine. `judged` is an evaluation of the canary (only passed in
     once its step began); `target_rolled_out`: the target runs the canary's version on
-    all its replicas, all available (Promoting waits for it). spec None: spec.canary
-    was removed, which only a canary already Promoting or Aborting goes on without."""
+    all its replicas, all available (Promoting waits for it); `route`: the HTTPRoute as
+    observed (httpRoute mode). spec None: spec.canary was removed, which only a canary
+    already Promoting or Aborting goes on without."""
     if canary.phase is CanaryPhase.ABORTING:
         if seen is None:
             return Tick(status=None)
-        return Tick(status=canary, actions=_removal(seen))
+        return Tick(status=canary, actions=removal(canary, seen))
     if canary.phase is CanaryPhase.PROMOTING:
         return _promoting(canary, seen, target_rolled_out)
     if spec is None:
         return abort(canary, seen, "spec.canary was removed", quarantine=False)
-    return _progress(spec, canary, stable_ready, seen, judged, now, rules)
+    return _progress(spec, canary, stable_ready, seen, judged, now, rules, route)
 
 
 def _promoting(canary: CanaryStatus, seen: CanaryWorkload | None, rolled_out: bool) -> Tick:
@@ -169,7 +174,7 @@ def _promoting(canary: CanaryStatus, seen: CanaryWorkload | None, rolled_out: bo
             ),
         )
     if seen is not None:
-        return Tick(status=canary, actions=_removal(seen))
+        return Tick(status=canary, actions=removal(canary, seen))
     return Tick(
         status=None,
         events=(
@@ -191,10 +196,10 @@ def _judge(
     events: list[Event] = []
     at = f"step {canary.step + 1}/{len(spec.steps)} ({spec.steps[canary.step]}%)"
     if judged.verdict is Verdict.INCONCLUSIVE:
-        return _with(canary, passing_since=None), events, None, False
+        return with_changes(canary, passing_since=None), events, None, False
     if judged.verdict is Verdict.FAILED:
         failures = canary.consecutive_failures + 1
-        canary = _with(canary, consecutive_failures=failures, passing_since=None)
+        canary = with_changes(canary, consecutive_failures=failures, passing_since=None)
         threshold = rules.failure_threshold
         if failures >= threshold and rules.automatic:
             return (
@@ -214,13 +219,13 @@ def _judge(
             events.append(Event("Warning", EventReason.DEGRADATION_DETECTED, message))
         return canary, events, None, False
     since = canary.passing_since or now
-    canary = _with(canary, passing_since=since, consecutive_failures=0)
+    canary = with_changes(canary, passing_since=since, consecutive_failures=0)
     if not judged.with_data or now - since < parse_duration(spec.step_duration):
         return canary, events, None, False
     if canary.step + 1 >= len(spec.steps):
         return canary, events, None, True
     step = canary.step + 1
-    canary = _with(canary, step=step, step_started_at=now, ready_at=None, passing_since=None)
+    canary = with_changes(canary, step=step, step_started_at=now, ready_at=None, passing_since=None)
     events.append(
         Event(
             "Normal",
@@ -240,8 +245,10 @@ def _progress(
     judged: Judged | None,
     now: datetime,
     rules: Rules,
+    observed_route: RouteState | None = None,
 ) -> Tick:
     events: list[Event] = []
+    canary = with_changes(canary, route=routing.route_of(spec))
     if judged is not None and canary.ready_at is not None:
         canary, events, why, promote = _judge(spec, canary, judged, now, rules)
         if why is not None:
@@ -253,30 +260,22 @@ def _progress(
                 f"is set to {name}"
             )
             return Tick(
-                status=_with(canary, phase=CanaryPhase.PROMOTING, passing_since=None),
+                status=with_changes(canary, phase=CanaryPhase.PROMOTING, passing_since=None),
                 events=(*events, Event("Normal", EventReason.CANARY_PROMOTED, message)),
                 condition=Condition("True", ConditionReason.CANARY_PROMOTING, message),
                 promote=True,
             )
     weight = spec.steps[canary.step]
-    planned = weights(stable_ready, weight, spec.max_canary_replicas, spec.max_weight_overshoot)
+    planned, replicas, message, reason = _plan(spec, canary, stable_ready, observed_route)
     fresh = seen is not None and seen.current and canary.version.same(seen.version)
     if seen is not None and not fresh and canary.ready_at is not None:
         # Derived again (the target's template changed): its pods start over, the step too.
-        canary = _with(canary, step_started_at=now, ready_at=None, passing_since=None)
-    if planned.reachable:
-        replicas, message = planned.replicas, ""
-    else:
-        # Hold: grow no further (nothing runs at the first step), and shrink when the
-        # stable shrank under it; the step has not begun.
-        ceiling = most_replicas(stable_ready, weight, spec.max_weight_overshoot)
-        replicas = min(canary.canary_replicas, ceiling)
-        message = HOLDING + _unreachable(stable_ready, weight, planned.share, spec)
-        canary = _with(canary, step_started_at=now, ready_at=None, passing_since=None)
+        canary = with_changes(canary, step_started_at=now, ready_at=None, passing_since=None)
+    if not planned.reachable:
+        # Holding: the step has not begun.
+        canary = with_changes(canary, step_started_at=now, ready_at=None, passing_since=None)
         if not canary.message.startswith(HOLDING):
-            events.append(
-                Event("Warning", EventReason.CANARY_WEIGHT_UNREACHABLE, f"Canary {message}")
-            )
+            events.append(Event("Warning", reason, f"Canary {message}"))
     actions: list[Action] = []
     if (seen is None and replicas > 0) or (
         seen is not None and (seen.replicas != replicas or not fresh)
@@ -292,7 +291,7 @@ def _progress(
         and seen.ready_replicas >= replicas
     )
     if canary.ready_at is None and all_ready:
-        canary = _with(canary, ready_at=now)
+        canary = with_changes(canary, ready_at=now)
     deadline = parse_duration(spec.ready_deadline)
     late = now - canary.step_started_at > deadline
     if planned.reachable and canary.ready_at is None and late and not rules.dry_run:
@@ -301,10 +300,17 @@ def _progress(
             f"{spec.ready_deadline} after step {canary.step + 1} began"
         )
         return abort(canary, seen, why, quarantine=True)
-    canary = _with(
+    actual = rounded(share(stable_ready, ready))
+    if canary.route is not None:
+        weighed = routing.step_weight(
+            canary.route, observed_route, weight, all_ready, int(canary.actual_weight), ready
+        )
+        actual = float(weighed.weight)
+        actions.extend(weighed.actions)
+    canary = with_changes(
         canary,
         desired_weight=weight,
-        actual_weight=rounded(share(stable_ready, ready)),
+        actual_weight=actual,
         canary_replicas=replicas,
         canary_ready_replicas=seen.ready_replicas if seen is not None and fresh else 0,
         stable_ready_replicas=stable_ready,
@@ -315,6 +321,36 @@ def _progress(
         actions=tuple(actions),
         events=tuple(events),
         condition=_progress_condition(spec, canary),
+    )
+
+
+def _plan(
+    spec: CanarySpec, canary: CanaryStatus, stable_ready: int, observed: RouteState | None
+) -> tuple[Weights, int, str, EventReason]:
+    """The step's weights, the replicas to run, and when holding, why (message, reason)."""
+    weight = spec.steps[canary.step]
+    if canary.route is not None:
+        # Weights are exact on a route; the replicas only give the canary the capacity.
+        replicas = routing.route_replicas(stable_ready, weight, spec.max_canary_replicas)
+        problem = observed.problem if observed else "the HTTPRoute was not read"
+        planned = Weights(replicas=replicas, share=float(weight), reachable=not problem)
+        if planned.reachable:
+            return planned, replicas, "", EventReason.ROUTE_MISCONFIGURED
+        # Hold with the pods it has: they get no traffic while the route is wrong.
+        reason = EventReason.ROUTE_MISCONFIGURED
+        return planned, canary.canary_replicas, f"{HOLDING}{reason}: {problem}", reason
+    planned = weights(stable_ready, weight, spec.max_canary_replicas, spec.max_weight_overshoot)
+    if planned.reachable:
+        return planned, planned.replicas, "", EventReason.CANARY_WEIGHT_UNREACHABLE
+    # Hold: grow no further (nothing runs at the first step), and shrink when the
+    # stable shrank under it.
+    ceiling = most_replicas(stable_ready, weight, spec.max_weight_overshoot)
+    message = HOLDING + _unreachable(stable_ready, weight, planned.share, spec)
+    return (
+        planned,
+        min(canary.canary_replicas, ceiling),
+        message,
+        EventReason.CANARY_WEIGHT_UNREACHABLE,
     )
 
 
@@ -332,9 +368,10 @@ def _progress_condition(spec: CanarySpec, canary: CanaryStatus) -> Condition:
     at = f"step {canary.step + 1}/{len(spec.steps)}"
     name = canary.version.name
     if canary.message.startswith(HOLDING):
-        return Condition(
-            "True", ConditionReason.CANARY_WEIGHT_UNREACHABLE, f"{name} {at}: {canary.message}"
-        )
+        reason = ConditionReason.CANARY_WEIGHT_UNREACHABLE
+        if canary.message.startswith(HOLDING + ConditionReason.ROUTE_MISCONFIGURED):
+            reason = ConditionReason.ROUTE_MISCONFIGURED
+        return Condition("True", reason, f"{name} {at}: {canary.message}")
     weights_now = (
         f"{canary.desired_weight}% desired, {canary.actual_weight}% actual "
         f"({canary.canary_ready_replicas}/{canary.canary_replicas} canary, "
@@ -347,51 +384,3 @@ def _progress_condition(spec: CanarySpec, canary: CanaryStatus) -> Condition:
             f"{name} {at}: waiting for the canary's pods to be Ready; {weights_now}",
         )
     return Condition("True", ConditionReason.CANARY_PROGRESSING, f"{name} {at}: {weights_now}")
-
-
-def killed(canary: CanaryStatus, seen: CanaryWorkload | None, *, scaled: bool) -> Tick:
-    """The kill switch is engaged. `scaled`: it stopped the model (scaleToZero, or no
-    fallback to serve): the canary is stopped too, its replicas saved for the release.
-    Otherwise the Service sends traffic to the fallback, which never selects the
-    canary (it carries the target's labels, not the fallback's): it only waits."""
-    if canary.phase is CanaryPhase.ABORTING:
-        return Tick(status=canary, actions=_removal(seen))
-    if not scaled:
-        return Tick(
-            status=canary,
-            condition=Condition(
-                "True", ConditionReason.CANARY_PAUSED, "kill switch engaged: traffic on fallback"
-            ),
-        )
-    saved = canary.saved_replicas
-    if saved is None:
-        saved = seen.replicas if seen is not None else 0
-    actions = (ScaleCanary(0),) if seen is not None and seen.replicas != 0 else ()
-    return Tick(
-        status=_with(canary, saved_replicas=saved),
-        actions=actions,
-        condition=Condition(
-            "True",
-            ConditionReason.CANARY_PAUSED,
-            f"kill switch engaged: canary scaled to 0 (saved replicas {saved})",
-        ),
-    )
-
-
-def released(canary: CanaryStatus, now: datetime) -> Tick:
-    """The kill switch was released: the saved replicas come back, and a step in
-    progress starts over with a fresh warmup (the metrics of the stop say nothing)."""
-    actions: tuple[Action, ...] = ()
-    if canary.saved_replicas is not None:
-        actions = (ScaleCanary(canary.saved_replicas),)
-    if canary.phase is not CanaryPhase.PROGRESSING:
-        return Tick(status=_with(canary, saved_replicas=None), actions=actions)
-    restarted = _with(
-        canary,
-        saved_replicas=None,
-        step_started_at=now,
-        ready_at=None,
-        passing_since=None,
-        consecutive_failures=0,
-    )
-    return Tick(status=restarted, actions=actions)

@@ -61,6 +61,16 @@ class Owner:
     name: str
     uid: str
 
+    def reference(self) -> dict[str, Any]:
+        """The ownerReference to it (controller: Kubernetes deletes what it owns with it)."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+        }
+
 
 def _set_version(container: dict[str, Any], version: ModelVersion, tag_env: str) -> None:
     if version.image is not None:
@@ -120,15 +130,7 @@ def build_canary(
                 TEMPLATE_HASH_ANNOTATION: template_hash(template),
                 SOURCE_HASH_ANNOTATION: template_hash(spec["template"]),
             },
-            "ownerReferences": [
-                {
-                    "apiVersion": owner.api_version,
-                    "kind": owner.kind,
-                    "name": owner.name,
-                    "uid": owner.uid,
-                    "controller": True,
-                }
-            ],
+            "ownerReferences": [owner.reference()],
         },
         "spec": {"replicas": replicas, "selector": selector, "template": template},
     }

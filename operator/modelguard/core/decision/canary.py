@@ -145,6 +145,7 @@ def step(
         draft.now,
         _rules(spec, env, dry_run),
         target_rolled_out=_rolled_out(canary, workload),
+        route=workload.route,
     )
     _record(draft, spec, tick, env)
     after = draft.status.canary
