@@ -30,20 +30,21 @@ Reader = Callable[[Any, str, str], "dict[str, Any] | None"]
 
 
 class ForeignCanaryError(RuntimeError):
-    """`<target>-canary` exists and is not ours. Deployment create/delete is granted
-    cluster-wide (RBAC cannot limit it by name), so a user's own Deployment of that name
-    is never scaled, replaced or deleted: the canary waits until it is renamed."""
+    """The canary's Deployment (or Service) name is taken by an object that is not ours.
+    Create/delete is granted cluster-wide (RBAC cannot limit it by name), so a user's own
+    object of that name is never scaled, replaced or deleted: the canary waits until it
+    is renamed."""
 
 
-def _ours(body: dict[str, Any], owner: Owner) -> bool:
+def owned_by(body: dict[str, Any], owner: Owner) -> bool:
     """Owned by this very ModelDeployment (its uid, so not a re-created namesake's)."""
     refs = body["metadata"].get("ownerReferences") or []
     return any(ref.get("uid") == owner.uid for ref in refs)
 
 
-def _foreign(name: str) -> ForeignCanaryError:
+def foreign(kind: str, name: str) -> ForeignCanaryError:
     return ForeignCanaryError(
-        f"Deployment {name!r} exists and is not owned by this ModelDeployment: "
+        f"{kind} {name!r} exists and is not owned by this ModelDeployment: "
         "modelguard will not touch it; rename it to let the canary start"
     )
 
@@ -100,8 +101,8 @@ def apply_canary(
         existing = read(apps.read_namespaced_deployment, name, namespace)
         if existing is None:
             return  # nothing to stop or delete
-        if not _ours(existing, owner):
-            raise _foreign(name)
+        if not owned_by(existing, owner):
+            raise foreign("Deployment", name)
         try:
             if isinstance(action, DeleteCanary):
                 # On the uid read: never a Deployment re-created under the name since.
@@ -148,8 +149,8 @@ def _ensure(
                 raise
         else:
             return
-    if not _ours(existing, owner):
-        raise _foreign(name)
+    if not owned_by(existing, owner):
+        raise foreign("Deployment", name)
     annotations = existing["metadata"].get("annotations") or {}
     wanted = built["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
     if annotations.get(TEMPLATE_HASH_ANNOTATION) != wanted:

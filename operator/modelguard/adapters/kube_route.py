@@ -14,7 +14,7 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from modelguard.adapters.kube_canary import FIELD_MANAGER, Reader
+from modelguard.adapters.kube_canary import FIELD_MANAGER, Reader, foreign, owned_by
 from modelguard.core.api import HTTPRouteTraffic, ModelDeploymentSpec
 from modelguard.core.canary import Owner
 from modelguard.core.canary import route as routing
@@ -75,14 +75,27 @@ def apply_route(
     if isinstance(action, SetRouteWeight):
         _set_weight(custom, namespace, action)
     elif isinstance(action, DeleteCanaryService):
+        existing = read(core.read_namespaced_service, route.canary_backend, namespace)
+        if existing is None:
+            return
+        if not owned_by(existing, owner):
+            raise foreign("Service", route.canary_backend)
         try:
-            core.delete_namespaced_service(route.canary_backend, namespace)
+            preconditions = client.V1Preconditions(uid=existing["metadata"].get("uid"))
+            core.delete_namespaced_service(
+                route.canary_backend,
+                namespace,
+                body=client.V1DeleteOptions(preconditions=preconditions),
+            )
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):  # 409: it went, and another took the name
                 raise
     else:
         assert isinstance(action, EnsureCanaryService)
-        if read(core.read_namespaced_service, route.canary_backend, namespace) is not None:
+        existing = read(core.read_namespaced_service, route.canary_backend, namespace)
+        if existing is not None:
+            if not owned_by(existing, owner):
+                raise foreign("Service", route.canary_backend)
             return
         stable = read(core.read_namespaced_service, route.stable_backend, namespace)
         if stable is None:
