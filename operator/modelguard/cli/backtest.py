@@ -143,7 +143,8 @@ REPLAY_GC_THRESHOLD = 50_000
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
+def fewer_collections() -> Iterator[None]:
+    """The replay's GC setting while the block runs (REPLAY_GC_THRESHOLD)."""
     saved = gc.get_threshold()
     gc.set_threshold(REPLAY_GC_THRESHOLD, *saved[1:])
     try:
@@ -185,7 +186,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     for label, spec in variants:
         scenario = Scenario(spec, rollouts, end, stable, spec_file.namespace, spec_file.name)
         clock.now = rollouts[0].at
-        with _fewer_collections():
+        with fewer_collections():
             replayed = asyncio.run(run_replay(scenario, source, clock, _progress(label)))
         runs.append((label, replayed))
     if client is not None:
