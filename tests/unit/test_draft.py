@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from modelguard.core.api import ModelDeploymentStatus, Phase, VersionStatus
+from modelguard.core.api import HistoryEntry, ModelDeploymentStatus, Outcome, Phase, VersionStatus
 from modelguard.core.decision.draft import Draft
 from tests.unit.coresim import T0, v
 
@@ -83,3 +83,17 @@ def test_mypy_rejects_a_typo_and_a_wrong_type(tmp_path: Path) -> None:
         in out
     )
     assert "snippet.py:7:" not in out  # the correct assignment passes
+
+
+def test_the_draft_leaves_the_status_it_began_from_as_it_was() -> None:
+    # The draft and its get() are built from the status's validated fields directly
+    # (no model_construct): a change to the draft must not reach the original.
+    status = ModelDeploymentStatus.model_validate({"currentVersion": {"modelTag": "v1"}})
+    d = Draft.of(status, T0, 3)
+    d.status.consecutive_failures = 2
+    d.history.append(HistoryEntry(version="v1", since=T0, outcome=Outcome.LIVE))
+    got = d.get()
+    assert status.consecutive_failures == 0 and status.history == []
+    assert got.consecutive_failures == 2 and len(got.history) == 1
+    assert Draft.of(status, T0, 3).get().to_wire() == status.to_wire()
+    assert Draft.of(status, T0, 3).get().model_fields_set >= status.model_fields_set

@@ -54,6 +54,14 @@ def set_condition(
     """Return conditions with one upserted; lastTransitionTime moves only on a change of
     status, as the API conventions require."""
     previous = get_condition(conditions, type_)
+    if (
+        previous is not None
+        and (previous.status, previous.reason, previous.message) == (status, reason, message)
+        and previous.observed_generation == generation
+    ):
+        # Unchanged (the usual case: every reconcile re-derives every condition): the
+        # frozen condition is kept as it is instead of validating an equal new one.
+        return list(conditions)
     since = previous.last_transition_time if previous and previous.status == status else now
     updated = Condition(
         type=type_,

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 
 PLACEHOLDERS = ("version", "stableVersion", "namespace", "name", "sinceStart")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -26,12 +27,19 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
 
 
+# Cached: a spec has a handful of templates, rendered on every evaluation (a week's
+# backtest: 20,000 times each). A frozenset, so no caller can change the cached value.
+@lru_cache(maxsize=512)
+def _placeholders(template: str) -> frozenset[str]:
+    return frozenset(_PLACEHOLDER.findall(template))
+
+
 def placeholders_in(template: str) -> set[str]:
-    return set(_PLACEHOLDER.findall(template))
+    return set(_placeholders(template))
 
 
 def validate_template(template: str) -> None:
-    unknown = placeholders_in(template) - set(PLACEHOLDERS)
+    unknown = _placeholders(template) - set(PLACEHOLDERS)
     if unknown:
         raise TemplateError(
             f"unknown placeholder(s) {', '.join(sorted(unknown))}; known: {', '.join(PLACEHOLDERS)}"

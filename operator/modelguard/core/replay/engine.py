@@ -229,7 +229,11 @@ async def replay(
             )
             evaluation = None  # one evaluation is judged once
             # Written, then announced: the reconciler empties the outbox once posted.
-            status = decided.status.model_copy(update={"pending_events": []})
+            status = (
+                decided.status.model_copy(update={"pending_events": []})
+                if decided.status.pending_events
+                else decided.status  # nothing to empty: no copy (one per reconcile)
+            )
             tick_events.extend(decided.events)
             workload = _rolled_out(workload, decided.actions)
             if not decided.actions:
