@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from modelguard import crdgen
 from modelguard.core.api import Check
-from modelguard.core.api.spec import TemplateKind
+from modelguard.core.api.checks import TemplateKind
 from modelguard.core.api.templates import (
     CLUSTER_TEMPLATE_KIND,
     TEMPLATE_KIND,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from modelguard.core.api import Check
-from modelguard.core.api.spec import TemplateKind, TemplateRef
+from modelguard.core.api.checks import TemplateKind, TemplateRef
 from modelguard.core.api.templates import ModelCheckTemplateSpec
 from modelguard.core.promql import fill
 

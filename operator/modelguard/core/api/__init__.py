@@ -39,6 +39,13 @@ from modelguard.core.api.canary import (
     HTTPRouteTraffic,
     TrafficMode,
 )
+from modelguard.core.api.checks import (
+    Check,
+    ProportionCheck,
+    ProportionTest,
+    TemplateKind,
+    TemplateRef,
+)
 from modelguard.core.api.notifications import (
     DELIVERY_RECORD_LIMIT,
     PENDING_NOTICE_LIMIT,
@@ -57,15 +64,12 @@ from modelguard.core.api.resource import (
 )
 from modelguard.core.api.spec import (
     AnalysisSpec,
-    Check,
     FallbackSpec,
     KillSwitchMode,
     KillSwitchSpec,
     ModelDeploymentSpec,
     NoDataPolicy,
     PrometheusSpec,
-    ProportionCheck,
-    ProportionTest,
     RollbackSpec,
     SecretKeyRef,
     TargetRef,
@@ -163,6 +167,8 @@ __all__ = [
     "SecretKeyRef",
     "StatusModel",
     "TargetRef",
+    "TemplateKind",
+    "TemplateRef",
     "TrafficMode",
     "Verdict",
     "VersionSpec",
