@@ -90,6 +90,9 @@ class FakeWorkloads:
         self.ready_pods: dict[str, list[dict[str, str]]] = {}  # namespace -> pod labels
         self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        # (namespace or "" for cluster-scoped, kind, name) -> the stored template body
+        self.templates: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.template_reads = 0
         self.canaries: dict[tuple[str, str], FakeCanary] = {}  # by the canary's name
         # Ready pods of the target, when fewer than its replicas (a rollout, pods lost).
         self.target_ready: dict[tuple[str, str], int] = {}
@@ -387,6 +390,13 @@ class FakeWorkloads:
         if value is None:
             raise LookupError(f"Secret {name!r} not found or has no key {key!r}")
         return value
+
+    async def read_check_template(
+        self, namespace: str, kind: str, name: str
+    ) -> dict[str, Any] | None:
+        self.template_reads += 1
+        scope = "" if kind == "ClusterModelCheckTemplate" else namespace
+        return self.templates.get((scope, kind, name))
 
     async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:
         if self.crash_on_emit:

@@ -18,18 +18,13 @@ from modelguard.core.promql import TemplateError, validate_template
 
 
 def parse_spec(raw: Any) -> ModelDeploymentSpec:
-    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
+    """Parse and check what the CRD schema cannot: PromQL template placeholders. A
+    templateRef check is left as it is: the operator resolves it against the cluster
+    (runtime.templates), and the template's own queries are checked there."""
     spec = ModelDeploymentSpec.model_validate(raw or {})
     if spec.canary is not None and spec.canary.traffic.mode is TrafficMode.HTTP_ROUTE:
         raise ValueError("spec.canary.traffic.mode httpRoute is not supported yet: use replicas")
     for check in spec.analysis.checks if spec.analysis else []:
-        if check.template_ref is not None:
-            # The API and the resolver (core.templates) exist; reading templates at
-            # reconcile time does not yet. Until it does, say so rather than guess.
-            raise ValueError(
-                f"check {check.name!r}: templateRef is not resolved by this operator yet: "
-                "copy the template's queries into the check"
-            )
         p = check.proportion
         arms = (p.success_query, p.total_query) if p is not None else ()
         for template in (check.query, check.baseline_query, check.samples_query, *arms):
