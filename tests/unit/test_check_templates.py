@@ -21,7 +21,7 @@ from modelguard.core.api.templates import (
     ModelCheckTemplateSpec,
 )
 from modelguard.core.evaluation import render_check
-from modelguard.core.specparse import parse_spec
+from modelguard.core.specparse import parse_offline_spec, parse_spec
 from modelguard.core.templates import TemplateResolutionError, resolve_check, resolve_checks
 
 LIBRARY = Path(__file__).resolve().parents[2] / "deploy" / "checks"
@@ -195,3 +195,15 @@ def test_template_crd_scope_and_columns(kind: str, scope: str) -> None:
     assert [r["message"] for r in rules] == [
         "a parameter cannot be named like an operator placeholder"
     ]
+
+
+def test_readers_without_a_cluster_refuse_a_template_check() -> None:
+    raw = {
+        "targetRef": {"name": "fraud"},
+        "analysis": {
+            "prometheus": {"url": "http://prometheus:9090"},
+            "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
+        },
+    }
+    with pytest.raises(ValueError, match="check 'f1': templateRef needs a cluster to resolve"):
+        parse_offline_spec(raw)

@@ -36,6 +36,19 @@ def parse_spec(raw: Any) -> ModelDeploymentSpec:
     return spec
 
 
+def parse_offline_spec(raw: Any) -> ModelDeploymentSpec:
+    """parse_spec for readers without a cluster (backtest, simulate, replay): a
+    templateRef check cannot be resolved there, so it is refused, naming the check."""
+    spec = parse_spec(raw)
+    for check in spec.analysis.checks if spec.analysis else []:
+        if check.template_ref is not None:
+            raise ValueError(
+                f"check {check.name!r}: templateRef needs a cluster to resolve: "
+                "copy the template's queries into the check to run it here"
+            )
+    return spec
+
+
 def spec_errors(exc: Exception) -> list[str]:
     """One line per problem, each naming its field (spec.analysis.checks.0.min: ...)."""
     if isinstance(exc, ValidationError):
