@@ -138,15 +138,17 @@ def test_resolve_checks_looks_templates_up_by_kind_and_name() -> None:
         resolve_checks([namespaced], {(TemplateKind.CLUSTER, "t"): TEMPLATE})
 
 
+TEMPLATE_SPEC = {
+    "targetRef": {"name": "fraud"},
+    "analysis": {
+        "prometheus": {"url": "http://prometheus:9090"},
+        "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
+    },
+}
+
+
 def test_parse_spec_leaves_a_template_check_for_the_operator_to_resolve() -> None:
-    raw = {
-        "targetRef": {"name": "fraud"},
-        "analysis": {
-            "prometheus": {"url": "http://prometheus:9090"},
-            "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
-        },
-    }
-    [check] = parse_spec(raw).analysis.checks  # type: ignore[union-attr]
+    [check] = parse_spec(TEMPLATE_SPEC).analysis.checks  # type: ignore[union-attr]
     assert check.template_ref is not None and check.template_ref.name == "f1-score"
 
 
@@ -198,12 +200,5 @@ def test_template_crd_scope_and_columns(kind: str, scope: str) -> None:
 
 
 def test_readers_without_a_cluster_refuse_a_template_check() -> None:
-    raw = {
-        "targetRef": {"name": "fraud"},
-        "analysis": {
-            "prometheus": {"url": "http://prometheus:9090"},
-            "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
-        },
-    }
     with pytest.raises(ValueError, match="check 'f1': templateRef needs a cluster to resolve"):
-        parse_offline_spec(raw)
+        parse_offline_spec(TEMPLATE_SPEC)
