@@ -67,12 +67,14 @@ def test_a_version_whose_f1_drops_below_the_templates_threshold_is_rolled_back(
     time.sleep(2)
     cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=2, model_tag="v1")
     cluster.create_md(MD, f1_spec(prometheus.url, model, "v1"))
+    counting_from_zero(cluster, "v1")
     # F1 = 2*900 / (2*900 + 50 + 50) = 0.947
     exporter.add_confusion(model, "v1", tp=900, fp=50, fn=50)
     cluster.wait_promoted(MD, "v1")
 
     cluster.patch_spec(MD, {"version": version("v2")})
     cluster.wait(lambda: cluster.running_version(DEPLOYMENT) == v("v2"), 10, "v2 applied")
+    counting_from_zero(cluster, "v2")
     # F1 = 2*500 / (2*500 + 250 + 250) = 0.667 < 0.8
     exporter.add_confusion(model, "v2", tp=500, fp=250, fn=250)
     cluster.wait(lambda: cluster.running_version(DEPLOYMENT) == v("v1"), 30, "rolled back")
@@ -86,6 +88,17 @@ def test_a_version_whose_f1_drops_below_the_templates_threshold_is_rolled_back(
     assert f'model="{model}",version="v2"' in checks["f1"]["query"]
     assert "template" not in checks["accuracy"]
     assert len(events(cluster, "RolledBack")) == 1
+
+
+def counting_from_zero(cluster: Cluster, name: str) -> None:
+    """Until the operator has started `name` and Prometheus has scraped its zero counts
+    since: increase(...[{{sinceStart}}]) then counts from zero, whatever the timing."""
+    cluster.wait(
+        lambda: (cluster.status(MD).get("currentVersion") or {}).get("name") == name,
+        15,
+        f"{name} current",
+    )
+    time.sleep(2)  # two scrapes (1s) inside the version's window
 
 
 def test_a_missing_template_is_a_condition_and_an_event(
