@@ -46,6 +46,9 @@ REQUIRED: dict[tuple[str, str], set[str]] = {
     # patch: the modelguard.io/restore finalizer, added and removed with a JSON patch.
     (GROUP, "modeldeployments"): {"get", "list", "watch", "patch"},
     (GROUP, "modeldeployments/status"): {"patch"},
+    # Read at each evaluation of a check that names a template.
+    (GROUP, "modelchecktemplates"): {"get"},
+    (GROUP, "clustermodelchecktemplates"): {"get"},
     ("", "events"): {"create"},
 }
 # (apiGroup, resource) -> verbs the role may grant at most.
@@ -54,6 +57,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("", "namespaces"): {"get", "list", "watch"},
     (GROUP, "modeldeployments"): {"get", "list", "watch", "patch"},
     (GROUP, "modeldeployments/status"): {"get", "patch", "update"},
+    (GROUP, "modelchecktemplates"): {"get", "list", "watch"},
+    (GROUP, "clustermodelchecktemplates"): {"get", "list", "watch"},
     ("apps", "deployments"): {"get", "list", "watch", "patch", "create", "delete"},
     ("", "services"): {"get", "list", "watch", "patch", "create", "delete"},
     ("gateway.networking.k8s.io", "httproutes"): {"get", "update", "patch"},

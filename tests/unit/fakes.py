@@ -95,6 +95,9 @@ class FakeWorkloads:
         self.ready_pods: dict[str, list[dict[str, str]]] = {}  # namespace -> pod labels
         self.autoscalers: dict[tuple[str, str], str] = {}  # Deployment -> HPA name
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        # (namespace or "" for cluster-scoped, kind, name) -> the stored template body
+        self.templates: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.template_reads = 0
         self.canaries: dict[tuple[str, str], FakeCanary] = {}  # by the canary's name
         self.routes: dict[tuple[str, str], dict[str, Any]] = {}  # HTTPRoutes, as objects
         self.route_writes: list[int] = []  # the canary weight of every route write
@@ -427,6 +430,13 @@ class FakeWorkloads:
         if value is None:
             raise LookupError(f"Secret {name!r} not found or has no key {key!r}")
         return value
+
+    async def read_check_template(
+        self, namespace: str, kind: str, name: str
+    ) -> dict[str, Any] | None:
+        self.template_reads += 1
+        scope = "" if kind == "ClusterModelCheckTemplate" else namespace
+        return self.templates.get((scope, kind, name))
 
     async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:
         if self.crash_on_emit:

@@ -21,7 +21,7 @@ from modelguard.core.api.templates import (
     ModelCheckTemplateSpec,
 )
 from modelguard.core.evaluation import render_check
-from modelguard.core.specparse import parse_spec
+from modelguard.core.specparse import parse_offline_spec, parse_spec
 from modelguard.core.templates import TemplateResolutionError, resolve_check, resolve_checks
 
 LIBRARY = Path(__file__).resolve().parents[2] / "deploy" / "checks"
@@ -138,16 +138,18 @@ def test_resolve_checks_looks_templates_up_by_kind_and_name() -> None:
         resolve_checks([namespaced], {(TemplateKind.CLUSTER, "t"): TEMPLATE})
 
 
-def test_the_operator_says_templates_are_not_resolved_yet() -> None:
-    raw = {
-        "targetRef": {"name": "fraud"},
-        "analysis": {
-            "prometheus": {"url": "http://prometheus:9090"},
-            "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
-        },
-    }
-    with pytest.raises(ValueError, match="check 'f1': templateRef is not resolved"):
-        parse_spec(raw)
+TEMPLATE_SPEC = {
+    "targetRef": {"name": "fraud"},
+    "analysis": {
+        "prometheus": {"url": "http://prometheus:9090"},
+        "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
+    },
+}
+
+
+def test_parse_spec_leaves_a_template_check_for_the_operator_to_resolve() -> None:
+    [check] = parse_spec(TEMPLATE_SPEC).analysis.checks  # type: ignore[union-attr]
+    assert check.template_ref is not None and check.template_ref.name == "f1-score"
 
 
 # --------------------------------------------------------------------------- template API
@@ -195,3 +197,8 @@ def test_template_crd_scope_and_columns(kind: str, scope: str) -> None:
     assert [r["message"] for r in rules] == [
         "a parameter cannot be named like an operator placeholder"
     ]
+
+
+def test_readers_without_a_cluster_refuse_a_template_check() -> None:
+    with pytest.raises(ValueError, match="check 'f1': templateRef needs a cluster to resolve"):
+        parse_offline_spec(TEMPLATE_SPEC)

@@ -475,3 +475,19 @@ def test_a_canary_stopped_by_the_kill_switch_says_so() -> None:
     obj["status"]["canary"]["savedReplicas"] = 2
     detail = cli_render.status_detail(obj, NOW)
     assert "stopped by the kill switch (saved replicas 2)" in detail
+
+
+def test_status_detail_names_the_template_behind_a_check() -> None:
+    obj = degraded()
+    plain = cli_render.status_detail(obj, NOW)
+    assert "TEMPLATE" not in plain  # no template: the table it always had
+    checks = obj["status"]["lastEvaluation"]["checks"]
+    checks[0]["template"] = "ClusterModelCheckTemplate/f1-score"
+    out = cli_render.status_detail(obj, NOW)
+    assert _row(out, "  CHECK ").split()[:2] == ["CHECK", "TEMPLATE"]
+    assert _row(out, "  accuracy ").split()[:3] == [
+        "accuracy",
+        "ClusterModelCheckTemplate/f1-score",
+        "0.81",
+    ]
+    assert _row(out, "  latency-p95 ").split()[1] == "-"

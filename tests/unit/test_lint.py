@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from modelguard.cli.lint import static_problems
 from modelguard.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -126,3 +127,21 @@ def test_lint_runs_each_rendered_query_once(
         "spec.analysis.checks.1.samplesQuery: minSamples would see 120 now, needs 500" in line
         for line in out
     )
+
+
+def test_lint_warns_that_a_template_check_is_not_checked_without_a_cluster() -> None:
+    doc = {
+        "spec": {
+            "targetRef": {"name": "fraud"},
+            "analysis": {
+                "prometheus": {"url": "http://prometheus:9090"},
+                "checks": [{"name": "f1", "templateRef": {"name": "f1-score"}}],
+            },
+        }
+    }
+    spec, problems = static_problems(doc)
+    assert spec is not None
+    [problem] = problems
+    assert (problem.level, problem.where) == ("warning", "spec.analysis.checks.0.templateRef")
+    assert "ClusterModelCheckTemplate 'f1-score'" in problem.message
+    assert "not checked without a cluster" in problem.message

@@ -32,6 +32,7 @@ from modelguard.core.api import (
     ModelDeploymentStatus,
     ModelVersion,
 )
+from modelguard.core.api.templates import CLUSTER_TEMPLATE_KIND
 from modelguard.core.canary import Owner
 from modelguard.core.canary import route as routing
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
@@ -408,6 +409,29 @@ class KubeAdapter:
         if data is None:
             raise LookupError(f"Secret {name!r} not found or has no key {key!r}")
         return base64.b64decode(data).decode().strip()
+
+    # ------------------------------------------------------------- check templates
+
+    async def read_check_template(
+        self, namespace: str, kind: str, name: str
+    ) -> dict[str, Any] | None:
+        return await self._thread(self._read_check_template, namespace, kind, name)
+
+    def _read_check_template(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            if kind == CLUSTER_TEMPLATE_KIND:
+                body = self._custom.get_cluster_custom_object(
+                    api.GROUP, api.VERSION, "clustermodelchecktemplates", name
+                )
+            else:
+                body = self._custom.get_namespaced_custom_object(
+                    api.GROUP, api.VERSION, namespace, "modelchecktemplates", name
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return cast(dict[str, Any], body)
 
     # ------------------------------------------------------------- Events
 

@@ -63,6 +63,17 @@ def static_problems(doc: dict[str, Any]) -> tuple[api.ModelDeploymentSpec | None
                 validate_template(template)
             except TemplateError as exc:
                 problems.append(Problem("error", where, f"check {check.name!r}: {exc}"))
+        if check.template_ref is not None:
+            # The operator reads the template from the cluster; lint has none.
+            ref = check.template_ref
+            problems.append(
+                Problem(
+                    "warning",
+                    f"spec.analysis.checks.{i}.templateRef",
+                    f"check {check.name!r}: {ref.kind.value} {ref.name!r} and its args are "
+                    "not checked without a cluster",
+                )
+            )
         if check.query is not None and "version" not in placeholders_in(check.query):
             problems.append(
                 Problem(

@@ -131,6 +131,11 @@ def checks_table(v: View, evaluation: api.Evaluation) -> str:
             ]
         )
     headers = ["CHECK", "VALUE", "BASELINE", "SAMPLES", "THRESHOLD", "VERDICT", "MESSAGE"]
+    if any(c.template for c in evaluation.checks):
+        # Only then: a spec without templates keeps the table it always had.
+        headers.insert(1, "TEMPLATE")
+        for row, c in zip(rows, evaluation.checks, strict=True):
+            row.insert(1, c.template or NONE)
     return table(headers, rows, indent="  ")
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from modelguard.cli.errors import CliError
 from modelguard.core import api
 from modelguard.core.replay.variants import override, parse_assignment
-from modelguard.core.specparse import parse_spec, spec_errors
+from modelguard.core.specparse import parse_offline_spec, spec_errors
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,6 @@ def sweep_variants(raw: dict[str, Any], sweep: str | None) -> list[tuple[str, di
 def parsed(raw: dict[str, Any], where: str) -> api.ModelDeploymentSpec:
     """The spec as the operator parses it, or a CliError listing each problem."""
     try:
-        return parse_spec(raw)
+        return parse_offline_spec(raw)
     except (ValidationError, ValueError) as exc:
         raise CliError(f"{where}: invalid spec: " + "; ".join(spec_errors(exc))) from exc

@@ -122,6 +122,13 @@ class Workloads(Protocol):
         """One key of a Secret, decoded; raises when the Secret or the key is missing."""
         ...
 
+    async def read_check_template(
+        self, namespace: str, kind: str, name: str
+    ) -> dict[str, Any] | None:
+        """A ModelCheckTemplate of `namespace` or a ClusterModelCheckTemplate (by `kind`),
+        as stored; None when there is no such object."""
+        ...
+
     async def set_finalizer(
         self,
         namespace: str,

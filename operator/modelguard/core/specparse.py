@@ -18,16 +18,11 @@ from modelguard.core.promql import TemplateError, validate_template
 
 
 def parse_spec(raw: Any) -> ModelDeploymentSpec:
-    """Parse and check what the CRD schema cannot: PromQL template placeholders."""
+    """Parse and check what the CRD schema cannot: PromQL template placeholders. A
+    templateRef check is left as it is: the operator resolves it against the cluster
+    (runtime.templates), and the template's own queries are checked there."""
     spec = ModelDeploymentSpec.model_validate(raw or {})
     for check in spec.analysis.checks if spec.analysis else []:
-        if check.template_ref is not None:
-            # The API and the resolver (core.templates) exist; reading templates at
-            # reconcile time does not yet. Until it does, say so rather than guess.
-            raise ValueError(
-                f"check {check.name!r}: templateRef is not resolved by this operator yet: "
-                "copy the template's queries into the check"
-            )
         p = check.proportion
         arms = (p.success_query, p.total_query) if p is not None else ()
         for template in (check.query, check.baseline_query, check.samples_query, *arms):
@@ -36,6 +31,19 @@ def parse_spec(raw: Any) -> ModelDeploymentSpec:
                     validate_template(template)
                 except TemplateError as exc:
                     raise ValueError(f"check {check.name!r}: {exc}") from exc
+    return spec
+
+
+def parse_offline_spec(raw: Any) -> ModelDeploymentSpec:
+    """parse_spec for readers without a cluster (backtest, simulate, replay): a
+    templateRef check cannot be resolved there, so it is refused, naming the check."""
+    spec = parse_spec(raw)
+    for check in spec.analysis.checks if spec.analysis else []:
+        if check.template_ref is not None:
+            raise ValueError(
+                f"check {check.name!r}: templateRef needs a cluster to resolve: "
+                "copy the template's queries into the check to run it here"
+            )
     return spec
 
 

@@ -78,6 +78,7 @@ from modelguard.core.workload import (
 from modelguard.runtime import telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
+from modelguard.runtime.templates import Origins, resolve_spec, tag
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class Reconciler:
             telemetry.forget(namespace, name)
             return None  # gone, or held by someone else's finalizer: nothing of ours left
         try:
-            spec = parse_spec(body.get("spec"))
+            spec, origins = await self._parse(body)
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
@@ -193,6 +194,7 @@ class Reconciler:
             evaluation = await self._evaluator.evaluate_unless(
                 interrupted, body, spec.analysis, status, namespace, name
             )
+            evaluation = tag(evaluation, origins)
             if evaluation is not None:
                 telemetry.EVALUATIONS.labels(overall(evaluation, spec.analysis.no_data).value).inc()
             if interrupted.is_set():
@@ -205,7 +207,7 @@ class Reconciler:
             generation = body.get("metadata", {}).get("generation")
             status = ModelDeploymentStatus.model_validate(body.get("status") or {})
             try:
-                spec = parse_spec(body.get("spec"))
+                spec, origins = await self._parse(body)
             except (ValidationError, ValueError) as exc:
                 await self._invalid(body, status, spec_error(exc))
                 return self._clock() + RESYNC
@@ -243,6 +245,12 @@ class Reconciler:
         if self._dry_run and decided.actions:
             due = max(due, self._clock() + DRY_RUN_RECHECK)
         return due
+
+    async def _parse(self, body: dict[str, Any]) -> tuple[ModelDeploymentSpec, Origins]:
+        """The spec with its templateRef checks resolved (a missing template is a
+        ValueError, reported like any invalid spec)."""
+        spec = parse_spec(body.get("spec"))
+        return await resolve_spec(self._kube, body["metadata"]["namespace"], spec)
 
     async def _invalid(
         self, body: dict[str, Any], status: ModelDeploymentStatus, message: str

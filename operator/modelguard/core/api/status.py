@@ -147,6 +147,10 @@ class CheckResult(StatusModel):
     verdict: Verdict
     reason: str = Field(default="", description="Why: BelowMin, NoData, TooFewSamples, ...")
     message: str = ""
+    template: str | None = Field(
+        default=None,
+        description="The check template the check came from (ClusterModelCheckTemplate/f1-score).",
+    )
 
 
 class Evaluation(StatusModel):

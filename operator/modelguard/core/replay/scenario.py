@@ -31,7 +31,7 @@ from modelguard.core.promql import render
 from modelguard.core.replay.engine import Replay, Rollout, Scenario
 from modelguard.core.replay.notation import expand
 from modelguard.core.replay.recorded import Recorded, Series
-from modelguard.core.specparse import parse_spec
+from modelguard.core.specparse import parse_offline_spec
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def _series(text: str, start: datetime, step: timedelta) -> tuple[Series, ...]:
 
 def build(data: Mapping[str, Any], spec_override: ModelDeploymentSpec | None = None) -> Simulation:
     """The simulation a parsed scenario describes; ValueError says what is wrong."""
-    spec = spec_override or parse_spec(data.get("spec"))
+    spec = spec_override or parse_offline_spec(data.get("spec"))
     if spec.analysis is None:
         raise ValueError("the scenario's spec has no analysis")
     start = moment(data.get("start", DEFAULT_START), DEFAULT_START)
