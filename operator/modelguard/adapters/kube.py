@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from modelguard.adapters import kube_objects as objects
 from modelguard.adapters.kube_canary import apply_canary, canary_in_play, read_canary
 from modelguard.adapters.kube_route import apply_route, read_route
 from modelguard.core import api
@@ -36,7 +37,6 @@ from modelguard.core.api.templates import CLUSTER_TEMPLATE_KIND
 from modelguard.core.canary import Owner
 from modelguard.core.canary import route as routing
 from modelguard.core.guarded import DEPLOYMENT, SERVICE, guarded_objects
-from modelguard.core.ports import ConflictError
 from modelguard.core.workload import (
     Action,
     CanaryAction,
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 EVENT_SOURCE = "modelguard"
 FIELD_MANAGER = "modelguard"  # names the operator's writes in managedFields
 _MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
-_FINALIZER_ATTEMPTS = 5
 
 _T = TypeVar("_T")
 
@@ -107,18 +106,7 @@ class KubeAdapter:
     # ------------------------------------------------------------- ModelDeployments
 
     async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._thread(self._get_model_deployment, namespace, name)
-
-    def _get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            body = self._custom.get_namespaced_custom_object(
-                api.GROUP, api.VERSION, namespace, api.PLURAL, name
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return cast(dict[str, Any], body)
+        return await self._thread(objects.get_model_deployment, self._custom, namespace, name)
 
     async def write_status(
         self,
@@ -127,29 +115,9 @@ class KubeAdapter:
         status: ModelDeploymentStatus,
         resource_version: str | None = None,
     ) -> str | None:
-        # A merge patch with explicit nulls: a field the core cleared (pendingAction,
-        # killSwitch.saved) must be deleted, not left behind by the merge. With a
-        # resourceVersion in the patch, the API server applies it only if the object
-        # still has that version and answers 409 otherwise: the fencing of the decision.
-        body: dict[str, Any] = {"status": status.model_dump(mode="json", by_alias=True)}
-        if resource_version is not None:
-            body["metadata"] = {"resourceVersion": resource_version}
-        try:
-            stored = await self._thread(
-                self._custom.patch_namespaced_custom_object_status,
-                api.GROUP,
-                api.VERSION,
-                namespace,
-                api.PLURAL,
-                name,
-                body,
-                field_manager=FIELD_MANAGER,
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise ConflictError(f"{namespace}/{name} changed since it was read") from exc
-            raise
-        return _version(stored)
+        return await self._thread(
+            objects.write_status, self._custom, namespace, name, status, resource_version
+        )
 
     async def set_finalizer(
         self,
@@ -160,63 +128,14 @@ class KubeAdapter:
         resource_version: str | None = None,
     ) -> str | None:
         return await self._thread(
-            self._set_finalizer, namespace, name, finalizer, present, resource_version
+            objects.set_finalizer,
+            self._custom,
+            namespace,
+            name,
+            finalizer,
+            present,
+            resource_version,
         )
-
-    def _set_finalizer(
-        self, namespace: str, name: str, finalizer: str, present: bool, expected: str | None
-    ) -> str | None:
-        # A JSON patch that first tests the resourceVersion just read: the finalizer list
-        # is replaced whole, so a finalizer someone else added in between must not be
-        # dropped (or a removed one put back). On a conflict, read again and retry, unless
-        # the caller fenced the write on the version it decided from (`expected`): then
-        # the conflict is the caller's to handle, from a fresh read of its own.
-        for _ in range(_FINALIZER_ATTEMPTS):
-            body = self._get_model_deployment(namespace, name)
-            if body is None:
-                return None
-            meta = body["metadata"]
-            if expected is not None and meta["resourceVersion"] != expected:
-                raise ConflictError(f"{namespace}/{name} changed since it was read")
-            finalizers = list(meta.get("finalizers") or [])
-            if (finalizer in finalizers) == present:
-                return None
-            if present and meta.get("deletionTimestamp"):
-                return None  # the API server refuses new finalizers on an object being deleted
-            wanted = (
-                [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
-            )
-            patch = [
-                {
-                    "op": "test",
-                    "path": "/metadata/resourceVersion",
-                    "value": meta["resourceVersion"],
-                },
-                {"op": "add", "path": "/metadata/finalizers", "value": wanted},
-            ]
-            try:
-                stored = self._custom.patch_namespaced_custom_object(
-                    api.GROUP,
-                    api.VERSION,
-                    namespace,
-                    api.PLURAL,
-                    name,
-                    patch,
-                    field_manager=FIELD_MANAGER,
-                    _content_type="application/json-patch+json",
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                # 422: the test failed (the object changed since it was read); 409: a
-                # conflicting write. Both mean: read it again.
-                if exc.status not in (409, 422):
-                    raise
-                if expected is not None:
-                    raise ConflictError(f"{namespace}/{name} changed since it was read") from exc
-            else:
-                return _version(stored)
-        raise RuntimeError(f"finalizer {finalizer} of {namespace}/{name}: the object kept changing")
 
     # ------------------------------------------------------------- workload
 
@@ -496,14 +415,6 @@ def _rollout(deployment: dict[str, Any]) -> dict[str, Any]:
             message=progressing.get("message", ""),
         ),
     }
-
-
-def _version(stored: object) -> str | None:
-    """The resourceVersion of an object as a patch returned it (a dict from CustomObjectsApi)."""
-    if isinstance(stored, dict):
-        version = (stored.get("metadata") or {}).get("resourceVersion")
-        return str(version) if version is not None else None
-    return None
 
 
 def _container(deployment: dict[str, Any], wanted: str | None) -> dict[str, Any] | None:

@@ -38,14 +38,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelguard.core import api, dryrun
+from modelguard.core import dryrun
 from modelguard.core.api import (
     CheckResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     OutgoingEvent,
 )
-from modelguard.core.canary import Owner, canary_name
 from modelguard.core.decision import (
     DEFAULT_TAG_ENV,
     MAX_PASSES,
@@ -65,31 +64,14 @@ from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import ConflictError, Workloads
 from modelguard.core.specparse import kill_switch_part, parse_spec, spec_error
 from modelguard.core.workload import (
-    Action,
-    DeleteCanary,
-    DeleteCanaryService,
-    EnsureCanary,
-    EnsureCanaryService,
-    Event,
-    ScaleCanary,
-    SetRouteWeight,
     Workload,
 )
-from modelguard.runtime import telemetry
+from modelguard.runtime import acting, telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.templates import Origins, resolve_spec, tag
 
 log = logging.getLogger(__name__)
-
-CANARY_ACTIONS = (
-    EnsureCanary,
-    ScaleCanary,
-    DeleteCanary,
-    SetRouteWeight,
-    EnsureCanaryService,
-    DeleteCanaryService,
-)
 
 # Dry run: a held action (a pending version, a kill switch to enforce) never gets
 # confirmed, so its short recheck would poll the same answer forever; watches still wake
@@ -349,9 +331,9 @@ class Reconciler:
         if self._notifier is not None and not self._dry_run:
             status = self._notifier.prepare(body, before, status, fresh, self._clock())
         if status != before:
-            await self._write_status(meta, status)
+            await acting.write_status(self._kube, meta, status)
         if holds_state(status) and not meta.get("deletionTimestamp"):
-            await self._finalizer(body, present=True)
+            await acting.set_finalizer(self._kube, body, present=True)
         for event in fresh:
             telemetry.DECISIONS.labels(event.reason).inc()
             log.log(
@@ -367,87 +349,18 @@ class Reconciler:
             raise _NotLeadingError
         try:
             if spec is not None and self._dry_run:
-                self._describe(meta["namespace"], spec, decided.actions, status != before)
+                acting.describe(meta["namespace"], spec, decided.actions, status != before)
             elif spec is not None:
-                await self._act(meta, spec, decided.actions)
+                await acting.act(self._kube, meta, spec, decided.actions)
         finally:
             # Announced even when an action failed: the decision stands (it is recorded
             # and will be retried), and the Event is what tells people about it.
-            status = await self._announce(body, status, about or body)
+            status = await acting.announce(self._kube, body, status, about or body)
         if self._notifier is not None and not self._dry_run:
             self._notifier.dispatch(body, status)  # after acting; never waits
         if not holds_state(status):
-            await self._finalizer(body, present=False)
+            await acting.set_finalizer(self._kube, body, present=False)
         return status
-
-    async def _finalizer(self, body: dict[str, Any], *, present: bool) -> None:
-        """Add or remove FINALIZER unless the object (as last read or changed here)
-        already is so: the common case, nothing engaged and no finalizer, costs no call."""
-        meta = body["metadata"]
-        finalizers: list[str] = meta.setdefault("finalizers", [])
-        if (FINALIZER in finalizers) == present:
-            return
-        version = await self._kube.set_finalizer(
-            meta["namespace"], meta["name"], FINALIZER, present, meta.get("resourceVersion")
-        )
-        meta["resourceVersion"] = version or meta.get("resourceVersion")
-        if present:
-            finalizers.append(FINALIZER)
-        else:
-            finalizers.remove(FINALIZER)
-
-    async def _act(
-        self, meta: dict[str, Any], spec: ModelDeploymentSpec, actions: tuple[Action, ...]
-    ) -> None:
-        namespace = meta["namespace"]
-        owner = Owner(f"{api.GROUP}/{api.VERSION}", api.KIND, meta["name"], meta.get("uid", ""))
-        for action in actions:
-            to_canary = isinstance(action, EnsureCanary | ScaleCanary | DeleteCanary)
-            log.info(
-                "Applying %s to Deployment %s/%s",
-                type(action).__name__,
-                namespace,
-                canary_name(spec.target_ref.name) if to_canary else spec.target_ref.name,
-                extra={"action": repr(action)},
-            )
-            if isinstance(action, CANARY_ACTIONS):
-                await self._kube.apply_canary(namespace, spec, owner, action)
-            else:
-                await self._kube.apply(namespace, spec, action)
-
-    @staticmethod
-    def _describe(
-        namespace: str, spec: ModelDeploymentSpec, actions: tuple[Action, ...], new: bool
-    ) -> None:
-        """Dry run: log what would be written. At info once per decision (it changed the
-        status); the same held action seen again on a later reconcile only at debug."""
-        for action in actions:
-            log.log(
-                logging.INFO if new else logging.DEBUG,
-                "dry run: would %s",
-                dryrun.describe(action, f"{namespace}/{spec.target_ref.name}"),
-                extra={"action": repr(action)},
-            )
-
-    async def _announce(
-        self, body: dict[str, Any], status: ModelDeploymentStatus, about: dict[str, Any]
-    ) -> ModelDeploymentStatus:
-        if not status.pending_events:
-            return status
-        meta = body["metadata"]
-        for event in status.pending_events:
-            await self._kube.emit(about, Event(event.type, event.reason, event.message), event.name)
-        status = status.model_copy(update={"pending_events": []})
-        await self._write_status(meta, status)
-        return status
-
-    async def _write_status(self, meta: dict[str, Any], status: ModelDeploymentStatus) -> None:
-        """Write on condition that the object is as read (or as this reconcile last wrote
-        it), and remember the version the write made: the next write is fenced on it."""
-        version = await self._kube.write_status(
-            meta["namespace"], meta["name"], status, meta.get("resourceVersion")
-        )
-        meta["resourceVersion"] = version or meta.get("resourceVersion")
 
 
 def _canary_step(status: ModelDeploymentStatus) -> tuple[object, ...] | None:
