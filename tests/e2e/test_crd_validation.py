@@ -179,7 +179,10 @@ INVALID: list[tuple[str, Callable[[Spec], None], tuple[str, ...]]] = [
     (
         "query-and-proportion",
         _proportion(query="up"),
-        ("spec.analysis.checks[2]", "a check needs exactly one of query and proportion"),
+        (
+            "spec.analysis.checks[2]",
+            "a check needs exactly one of query, proportion and templateRef",
+        ),
     ),
     (
         "proportion-with-min",
