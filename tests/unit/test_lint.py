@@ -15,6 +15,7 @@ import pytest
 
 from modelguard.cli.lint import static_problems
 from modelguard.cli.main import main
+from modelguard.core.specparse import parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -145,3 +146,36 @@ def test_lint_warns_that_a_template_check_is_not_checked_without_a_cluster() -> 
     assert (problem.level, problem.where) == ("warning", "spec.analysis.checks.0.templateRef")
     assert "ClusterModelCheckTemplate 'f1-score'" in problem.message
     assert "not checked without a cluster" in problem.message
+
+
+def test_lint_lists_every_bad_template_the_operator_refuses_the_first_of() -> None:
+    bad = "m{{version}}{{nope}}"
+    spec = {
+        "targetRef": {"name": "fraud"},
+        "analysis": {
+            "prometheus": {"url": "http://prometheus:9090"},
+            "checks": [
+                {
+                    "name": "gauge",
+                    "query": "m{{version}}",
+                    "min": 0.9,
+                    "samplesQuery": bad,
+                    "minSamples": 10,
+                },
+                {
+                    "name": "ab",
+                    "proportion": {"successQuery": bad, "totalQuery": bad, "margin": 0.02},
+                },
+            ],
+        },
+    }
+    _, problems = static_problems({"spec": spec})
+    assert [(p.level, p.where) for p in problems] == [
+        ("error", "spec.analysis.checks.0.samplesQuery"),
+        ("error", "spec.analysis.checks.1.proportion.successQuery"),
+        ("error", "spec.analysis.checks.1.proportion.totalQuery"),
+    ]
+    # One rule list: the operator refuses the spec with lint's first message.
+    with pytest.raises(ValueError, match="unknown placeholder") as refused:
+        parse_spec(spec)
+    assert str(refused.value) == problems[0].message

@@ -22,8 +22,8 @@ from modelguard.cli.prometheus import PrometheusClient, read_token
 from modelguard.cli.specfile import read_yaml
 from modelguard.core import api
 from modelguard.core.decision import resolve
-from modelguard.core.promql import TemplateError, placeholders_in, render, validate_template
-from modelguard.core.specparse import spec_errors
+from modelguard.core.promql import placeholders_in, render
+from modelguard.core.specparse import check_templates, spec_errors, template_problems
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,8 @@ def static_problems(doc: dict[str, Any]) -> tuple[api.ModelDeploymentSpec | None
         return None, [Problem("error", *_split(line)) for line in spec_errors(exc)]
     problems = []
     for i, check in enumerate(spec.analysis.checks if spec.analysis else []):
-        for field, template in _templates(check):
-            where = f"spec.analysis.checks.{i}.{field}"
-            try:
-                validate_template(template)
-            except TemplateError as exc:
-                problems.append(Problem("error", where, f"check {check.name!r}: {exc}"))
+        # The operator's own template rules (core.specparse): lint cannot drift from them.
+        problems += [Problem("error", *found) for found in template_problems(i, check)]
         if check.template_ref is not None:
             # The operator reads the template from the cluster; lint has none.
             ref = check.template_ref
@@ -86,15 +82,6 @@ def static_problems(doc: dict[str, Any]) -> tuple[api.ModelDeploymentSpec | None
     return spec, problems
 
 
-def _templates(check: api.Check) -> list[tuple[str, str]]:
-    pairs = [("query", check.query), ("baselineQuery", check.baseline_query)]
-    pairs.append(("samplesQuery", check.samples_query))
-    if check.proportion is not None:
-        pairs.append(("proportion.successQuery", check.proportion.success_query))
-        pairs.append(("proportion.totalQuery", check.proportion.total_query))
-    return [(f, t) for f, t in pairs if t is not None]
-
-
 def _split(line: str) -> tuple[str, str]:
     where, sep, message = line.partition(": ")
     if not (sep and where.startswith("spec")):
@@ -114,7 +101,7 @@ def live_problems(
     # to see whether the query answers one series with a number.
     values = {"sinceStart": "3600s", **values}
     for i, check in enumerate(spec.analysis.checks):
-        for field, template in _templates(check):
+        for field, template in check_templates(check):
             where = f"spec.analysis.checks.{i}.{field}"
             if "stableVersion" in placeholders_in(template) and "stableVersion" not in values:
                 problems.append(

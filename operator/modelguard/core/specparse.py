@@ -9,12 +9,44 @@ here, with the part an invalid spec still says (its target and kill switch).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from modelguard.core.api import KillSwitchSpec, ModelDeploymentSpec, TargetRef
+from modelguard.core.api import Check, KillSwitchSpec, ModelDeploymentSpec, TargetRef
 from modelguard.core.promql import TemplateError, validate_template
+
+
+class TemplateProblem(NamedTuple):
+    where: str  # the field, as the CRD spells it: spec.analysis.checks.0.query
+    message: str
+
+
+def check_templates(check: Check) -> list[tuple[str, str]]:
+    """(field, template) for each PromQL template a check carries, the field named as
+    in the CRD (query, proportion.successQuery): the one list the operator and lint use."""
+    pairs = [
+        ("query", check.query),
+        ("baselineQuery", check.baseline_query),
+        ("samplesQuery", check.samples_query),
+    ]
+    if check.proportion is not None:
+        pairs.append(("proportion.successQuery", check.proportion.success_query))
+        pairs.append(("proportion.totalQuery", check.proportion.total_query))
+    return [(field, template) for field, template in pairs if template is not None]
+
+
+def template_problems(index: int, check: Check) -> list[TemplateProblem]:
+    """Every placeholder of check `index` the operator would refuse, in the order of
+    check_templates: lint lists them all, parse_spec raises the first."""
+    problems = []
+    for field, template in check_templates(check):
+        try:
+            validate_template(template)
+        except TemplateError as exc:
+            where = f"spec.analysis.checks.{index}.{field}"
+            problems.append(TemplateProblem(where, f"check {check.name!r}: {exc}"))
+    return problems
 
 
 def parse_spec(raw: Any) -> ModelDeploymentSpec:
@@ -22,15 +54,10 @@ def parse_spec(raw: Any) -> ModelDeploymentSpec:
     templateRef check is left as it is: the operator resolves it against the cluster
     (runtime.templates), and the template's own queries are checked there."""
     spec = ModelDeploymentSpec.model_validate(raw or {})
-    for check in spec.analysis.checks if spec.analysis else []:
-        p = check.proportion
-        arms = (p.success_query, p.total_query) if p is not None else ()
-        for template in (check.query, check.baseline_query, check.samples_query, *arms):
-            if template is not None:
-                try:
-                    validate_template(template)
-                except TemplateError as exc:
-                    raise ValueError(f"check {check.name!r}: {exc}") from exc
+    for i, check in enumerate(spec.analysis.checks if spec.analysis else []):
+        problems = template_problems(i, check)
+        if problems:
+            raise ValueError(problems[0].message)
     return spec
 
 
