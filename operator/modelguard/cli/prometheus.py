@@ -28,6 +28,7 @@ import requests
 
 from modelguard.cli.errors import CliError, connection_cause
 from modelguard.core.ports import QueryResult
+from modelguard.core.promresult import reduce_instant, sample_value
 from modelguard.core.replay import Recorded, Series
 
 MAX_POINTS = 11_000
@@ -123,7 +124,7 @@ class PrometheusClient:
             for series in data.get("result") or []:
                 key = tuple(sorted((series.get("metric") or {}).items()))
                 joined.setdefault(key, []).extend(
-                    (float(t), _number(v)) for t, v in series["values"]
+                    (float(t), sample_value(v)) for t, v in series["values"]
                 )
         return Recorded(tuple(Series.of(dict(k), pts) for k, pts in joined.items()))
 
@@ -133,14 +134,7 @@ class PrometheusClient:
             data = self._get("/api/v1/query", {"query": promql})
         except BadQueryError as exc:
             return QueryResult(error=str(exc), invalid_query=True)
-        if data.get("resultType") == "scalar":
-            return QueryResult(value=_number(data["result"][1]), series=1)
-        result = data.get("result") or []
-        if data.get("resultType") != "vector":
-            return QueryResult(error=f"result is a {data.get('resultType')}, not an instant vector")
-        if len(result) != 1:
-            return QueryResult(series=len(result))
-        return QueryResult(value=_number(result[0]["value"][1]), series=1)
+        return reduce_instant(data)
 
     def retention(self) -> timedelta | None:
         """How far back the server keeps data (None: it does not say)."""
@@ -163,13 +157,6 @@ def parse_retention(text: str) -> timedelta | None:
     if len(head) < 2 or head[-1] not in _UNITS or not head[:-1].isdigit():
         return None
     return timedelta(seconds=int(head[:-1]) * _UNITS[head[-1]])
-
-
-def _number(text: Any) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _without_userinfo(url: str) -> str:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelguard.core.ports import QueryResult
+from modelguard.core.promresult import one_series, sample_value
 
 FORMAT = "modelguard-recording/v1"
 
@@ -60,9 +61,7 @@ class Recorded:
             for s in self.series
             if (v := s.at(when.timestamp(), step.total_seconds())) is not None
         ]
-        if len(seen) == 1:
-            return QueryResult(value=seen[0], series=1)
-        return QueryResult(series=len(seen))
+        return one_series(seen)
 
     def points(self) -> int:
         return sum(len(s.times) for s in self.series)
@@ -102,17 +101,10 @@ class RecordedMetrics:
         """Nothing to release: the recordings stay readable for the next evaluation."""
 
 
-def _number(text: Any) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def from_matrix(result: Iterable[Mapping[str, Any]]) -> tuple[Series, ...]:
     """Prometheus' matrix result ([{"metric": {...}, "values": [[t, "v"], ...]}])."""
     return tuple(
-        Series.of(r.get("metric") or {}, ((float(t), _number(v)) for t, v in r["values"]))
+        Series.of(r.get("metric") or {}, ((float(t), sample_value(v)) for t, v in r["values"]))
         for r in result
     )
 
