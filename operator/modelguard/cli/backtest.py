@@ -26,6 +26,7 @@ from modelguard.cli.session import connect
 from modelguard.cli.simulate import EXPECTATION_FAILED, add_policy_options
 from modelguard.cli.specfile import SpecFile, apply_sets, parsed, read_spec_file, sweep_variants
 from modelguard.core.api import HistoryEntry, ModelDeploymentStatus
+from modelguard.core.clock import parse_rfc3339
 from modelguard.core.durations import format_duration, parse_duration
 from modelguard.core.replay import Recorded, RecordedMetrics, Replay, Rollout, Scenario, SimClock
 from modelguard.core.replay import recorded as recording
@@ -43,10 +44,9 @@ def parse_time(text: str, flag: str) -> datetime:
     try:
         if text.replace(".", "", 1).isdigit():
             return datetime.fromtimestamp(float(text), UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_rfc3339(text)
     except ValueError as exc:
         raise CliError(f"{flag} {text!r}: use RFC 3339, e.g. 2026-11-20T10:00:00Z") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _expectation(expect: str | None, version: str, label: str, result: Replay) -> list[str]:

@@ -20,8 +20,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from modelguard.core.clock import utcnow
 from modelguard.core.leader import Election, Step
 from modelguard.core.ports import ConflictError, Leases
 from modelguard.runtime import telemetry
@@ -33,10 +34,6 @@ WallClock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Leadership:
     def __init__(
         self,
@@ -46,7 +43,7 @@ class Leadership:
         on_lead: Callable[[], None],
         on_lose: Callable[[], Awaitable[None]],
         clock: Monotonic = time.monotonic,
-        wall: WallClock = _utcnow,
+        wall: WallClock = utcnow,
         sleep: Sleep = asyncio.sleep,
         failure_retry: float = 0.5,
     ) -> None:

@@ -24,7 +24,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -40,6 +40,7 @@ from modelguard.core.api import (
     OutgoingEvent,
     Receiver,
 )
+from modelguard.core.clock import utcnow
 from modelguard.core.metadata import rollback_request
 from modelguard.core.notification.payload import CLOUDEVENTS_CONTENT_TYPE, SLACK_CONTENT_TYPE
 from modelguard.runtime import telemetry
@@ -108,10 +109,6 @@ def _receivers(body: dict[str, Any]) -> NotificationsSpec | _Unparsable | None:
         return UNPARSABLE
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Notifier:
     def __init__(
         self,
@@ -122,7 +119,7 @@ class Notifier:
         workers: int = 4,
         sleep: Sleep = asyncio.sleep,
         draw: Callable[[], float] = random.random,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._secrets = secrets
         self._policy = policy

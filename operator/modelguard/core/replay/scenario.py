@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelguard.core.api import ModelDeploymentSpec
+from modelguard.core.clock import parse_rfc3339
 from modelguard.core.durations import parse_duration
 from modelguard.core.promql import render
 from modelguard.core.replay.engine import Replay, Rollout, Scenario
@@ -53,8 +54,7 @@ def moment(value: Any, start: datetime) -> datetime:
     try:
         return start + parse_duration(text)
     except ValueError:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_rfc3339(text)
 
 
 def _series(text: str, start: datetime, step: timedelta) -> tuple[Series, ...]:
