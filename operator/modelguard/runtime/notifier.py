@@ -14,6 +14,15 @@ A webhook URL is a credential (a Slack URL is the whole secret). It is read from
 Secret for each attempt, handed to aiohttp and nothing else: it is never logged, never
 in an Event, the status or a metric, and no exception text (which could quote it) is
 kept; failures are described by the exception's type or the HTTP status only.
+
+Webhooks go through the proxy the environment names, as the kubernetes client's calls do
+(HTTPS_PROXY for an https URL, HTTP_PROXY for http, NO_PROXY for hosts that bypass it):
+an operator whose cluster reaches Slack only through an egress proxy must still notify.
+aiohttp's trust_env reads them (and, as it documents, a ~/.netrc: the image has none). A
+proxy's failure is described like any other, by its type: its message quotes the URL.
+
+Outcomes wait in memory for the object's next reconcile; a deleted object has none, so
+forget() lets its outcomes go (and a send still under way records none).
 """
 
 from __future__ import annotations
@@ -199,6 +208,17 @@ class Notifier:
                 continue
             self._inflight.add(job_key)
 
+    def forget(self, key: Key) -> None:
+        """The object was deleted: no reconcile will write its outcomes, so they go now,
+        and a send still under way is not recorded (it is still counted). What is queued
+        is still sent: its notice was due before the deletion."""
+        self._outcomes.pop(key, None)
+        self._inflight = {job for job in self._inflight if job[0] != key}
+
+    def held(self) -> int:
+        """Outcomes waiting in memory for their object's next reconcile (what forget frees)."""
+        return sum(len(known) for known in self._outcomes.values())
+
     # ------------------------------------------------------------------ the workers
 
     def start(self, kick: Callable[[Key], None]) -> None:
@@ -273,7 +293,8 @@ class Notifier:
             )
         body, content_type = self._payload(job)
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            # trust_env: the proxy environment (see the module's docstring).
+            self._session = aiohttp.ClientSession(trust_env=True)
         try:
             async with self._session.post(
                 url,
@@ -307,18 +328,17 @@ class Notifier:
         return json.dumps(payload).encode(), content_type
 
     def _finish(self, job: _Job, outcome: Result, attempts: int, detail: str) -> None:
-        self._inflight.discard((job.key, job.notice.id, job.receiver.name))
+        job_key = (job.key, job.notice.id, job.receiver.name)
+        if job_key not in self._inflight:  # its object was deleted meanwhile (forget)
+            _count(job.notice, outcome)
+            return
+        self._inflight.discard(job_key)
         self._done(job.key, job.notice, job.receiver.name, outcome, attempts, detail)
 
     def _done(
         self, key: Key, notice: Notice, receiver: str, outcome: Result, attempts: int, detail: str
     ) -> None:
-        counter = (
-            telemetry.NOTIFICATIONS_SENT
-            if outcome == "Delivered"
-            else telemetry.NOTIFICATIONS_FAILED
-        )
-        counter.labels(notice.decision.value).inc()
+        _count(notice, outcome)
         self._outcomes.setdefault(key, {})[(notice.id, receiver)] = notification.Outcome(
             id=notice.id,
             receiver=receiver,
@@ -328,3 +348,9 @@ class Notifier:
             detail=detail,
         )
         self._kick(key)
+
+
+def _count(notice: Notice, outcome: Result) -> None:
+    sent = outcome == "Delivered"
+    counter = telemetry.NOTIFICATIONS_SENT if sent else telemetry.NOTIFICATIONS_FAILED
+    counter.labels(notice.decision.value).inc()
