@@ -1,4 +1,5 @@
-"""Child-process plumbing shared by the control plane and Prometheus.
+"""Child-process plumbing shared by the control plane and Prometheus, and the start/stop
+shape every harness part has (StartStop).
 
 Every wait here has a deadline and every failure becomes one ``ComponentStartError`` that
 names the component and its log file, so a broken environment fails a test run quickly and
@@ -7,6 +8,7 @@ says why instead of hanging it.
 
 from __future__ import annotations
 
+import abc
 import atexit
 import contextlib
 import ctypes
@@ -21,7 +23,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
 
 TAIL_LINES = 20
 
@@ -50,6 +53,32 @@ class ComponentStartError(RuntimeError):
 
 class MissingBinaryError(ComponentStartError):
     """A binary the component needs is not installed or not built yet."""
+
+
+class StartStop(abc.ABC):
+    """A harness part used as ``with Part(...) as part:``: entering starts it, leaving
+    stops it. The one copy of that boilerplate; a part that keeps its logs when the block
+    failed (the control plane, Prometheus) overrides ``_leave``."""
+
+    @abc.abstractmethod
+    def start(self) -> Self: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._leave(failed=exc is not None)
+
+    def _leave(self, *, failed: bool) -> None:
+        self.stop()
 
 
 def tail_lines(path: Path, count: int) -> list[str]:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from kubernetes import client as k8s
@@ -28,6 +27,7 @@ from modelguard_testenv._process import (
     ComponentStartError,
     ManagedProcess,
     MissingBinaryError,
+    StartStop,
     free_port,
     http_status,
     keep_logs_from_env,
@@ -80,7 +80,7 @@ class KubectlError(subprocess.CalledProcessError):
         return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
 
 
-class ControlPlane:
+class ControlPlane(StartStop):
     """etcd + kube-apiserver + controller-manager + scheduler + kwok, as local processes.
 
     Use as a context manager or call ``start()``/``stop()``. Failures to start raise one
@@ -166,16 +166,8 @@ class ControlPlane:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop(keep_logs=True if exc is not None else None)
+    def _leave(self, *, failed: bool) -> None:
+        self.stop(keep_logs=True if failed else None)  # a failed block keeps the logs
 
     def start(self) -> Self:
         if self.started:

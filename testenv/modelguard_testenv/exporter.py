@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import Self
 from wsgiref.simple_server import WSGIServer
 
@@ -19,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import start_http_server
 from prometheus_client.metrics_core import Metric
 
-from modelguard_testenv._process import ComponentStartError
+from modelguard_testenv._process import ComponentStartError, StartStop
 
 __all__ = ["SyntheticModelExporter"]
 
@@ -48,7 +47,7 @@ class _AtomicRegistry(CollectorRegistry):
             return list(super().collect())
 
 
-class SyntheticModelExporter:
+class SyntheticModelExporter(StartStop):
     """Serves ``/metrics`` on 127.0.0.1 with per-(model, version) series:
 
     - gauges ``model_accuracy``, ``model_precision``, ``model_recall``, ``model_up``;
@@ -128,17 +127,6 @@ class SyntheticModelExporter:
         self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         if self._server is not None:

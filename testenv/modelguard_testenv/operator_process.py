@@ -20,13 +20,12 @@ import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from modelguard_testenv._process import ManagedProcess, free_port, tail_lines
+from modelguard_testenv._process import ManagedProcess, StartStop, free_port, tail_lines
 
 
-class OperatorProcess:
+class OperatorProcess(StartStop):
     """Start/stop/restart the operator; ``namespaces`` empty = all namespaces; with
     ``metrics``, /metrics is served on ``metrics_port`` (a free port per start)."""
 
@@ -56,17 +55,6 @@ class OperatorProcess:
         self.health_port = 0
         self.metrics = metrics
         self.metrics_port = 0
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def running(self) -> bool:

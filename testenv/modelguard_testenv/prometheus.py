@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import yaml
@@ -26,6 +25,7 @@ from modelguard_testenv._process import (
     ComponentStartError,
     ManagedProcess,
     MissingBinaryError,
+    StartStop,
     free_port,
     http_status,
     keep_logs_from_env,
@@ -37,7 +37,7 @@ __all__ = ["PrometheusServer"]
 COMPONENT = "prometheus"
 
 
-class PrometheusServer:
+class PrometheusServer(StartStop):
     """Prometheus scraping ``targets`` (``host:port`` strings, path ``/metrics``).
 
     ``port`` pins the listening port (default: a free one, kept across restarts),
@@ -119,16 +119,8 @@ class PrometheusServer:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(keep_logs=True if exc is not None else None)
+    def _leave(self, *, failed: bool) -> None:
+        self.close(keep_logs=True if failed else None)  # a failed block keeps the logs
 
     def start(self) -> Self:
         """Start (or restart after ``stop()``) and wait until ``/-/ready`` answers 200."""

@@ -18,13 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.watch.watch import iter_resp_lines
 
+from modelguard_testenv._process import StartStop
 from modelguard_testenv.controlplane import ControlPlane
 
 __all__ = ["Seen", "VersionRecorder", "Watcher", "as_json", "template_version"]
@@ -47,7 +47,7 @@ class Seen:
     obj: dict[str, Any]
 
 
-class Watcher:
+class Watcher(StartStop):
     """A raw WATCH in a thread, from ``resource_version`` on, of ``list_call(*args, **kwargs)``
     (e.g. ``AppsV1Api.list_namespaced_deployment``, "ns"). Use it as a context manager.
 
@@ -83,17 +83,6 @@ class Watcher:
         self._cleanup = contextlib.ExitStack()
         if client is not None:
             self._cleanup.callback(client.close)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         self._thread.start()
@@ -199,7 +188,7 @@ def replicas_and_version(deployment: dict[str, Any]) -> tuple[int, str, str | No
     return (int(deployment["spec"].get("replicas", 1)), *template_version(deployment))
 
 
-class VersionRecorder:
+class VersionRecorder(StartStop):
     """Watches one Deployment; ``versions`` lists each (image, MODEL_VERSION) its template
     took, ``states`` each (replicas, image, MODEL_VERSION) its spec took; consecutive
     repeats (status updates; for ``versions`` also scaling) collapsed."""
@@ -212,7 +201,7 @@ class VersionRecorder:
         self._initial: list[dict[str, Any]] = []
         self._watcher: Watcher | None = None
 
-    def __enter__(self) -> Self:
+    def start(self) -> Self:
         selector = f"metadata.name={self._name}"
         listed = self._apps.list_namespaced_deployment(
             self._namespace, field_selector=selector, _preload_content=False
@@ -230,12 +219,7 @@ class VersionRecorder:
         ).start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         if self._watcher is not None:
             self._watcher.stop()
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import socket
 import threading
-from types import TracebackType
 from typing import Self
 
+from modelguard_testenv._process import StartStop
 
-class SilentServer:
+
+class SilentServer(StartStop):
     """Listens on 127.0.0.1 (a free port), accepts every connection, reads and drops
     what arrives, and never writes a byte. ``accepted`` counts connections so far."""
 
@@ -27,17 +28,6 @@ class SilentServer:
         self.accepted = 0
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="silent server", daemon=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         self._thread.start()
