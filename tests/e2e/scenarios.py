@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from modelguard_testenv import SyntheticModelExporter
 from tests.e2e.cluster import Cluster
 
@@ -123,3 +125,19 @@ def proportion_check(model: str) -> dict[str, Any]:
             "minSamples": 200,
         },
     }
+
+
+def assert_worse_by_counts(check: dict[str, Any], candidate: float, stable: float) -> None:
+    """proportion_check's Failed result when the version under test is truly `candidate`
+    accurate and the stable `stable` (the exporter's counts): WorseThanMargin by the
+    confidence sequence, with enough samples on both arms and an interval that holds the
+    true difference and lies below -margin."""
+    assert check["reason"] == "WorseThanMargin"
+    evidence = check["proportion"]
+    assert evidence["test"] == "sequential"
+    assert evidence["total"] >= 200
+    assert evidence["stableTotal"] >= 200
+    assert evidence["low"] <= candidate - stable <= evidence["high"]
+    assert evidence["high"] < -0.02
+    assert check["value"] == pytest.approx(candidate, abs=0.05)
+    assert check["baseline"] == pytest.approx(stable, abs=0.05)

@@ -5,12 +5,12 @@ with deploy/rbac.yaml."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
+from modelguard.core.clock import parse_rfc3339
 from modelguard_testenv import PrometheusServer, SyntheticModelExporter
 from modelguard_testenv.operator_process import OperatorProcess
 from tests.e2e.cluster import Cluster
@@ -44,6 +44,21 @@ def at_step(cluster: Cluster, step: int) -> dict[str, Any] | None:
     return None
 
 
+def wait_at_step(cluster: Cluster, step: int, timeout: float, what: str = "") -> dict[str, Any]:
+    """status.canary once step `step` (0-based) is Ready."""
+    what = what or f"step {step + 1} Ready"
+    return cluster.wait(lambda: at_step(cluster, step), timeout=timeout, what=what)
+
+
+def wait_canary_gone(cluster: Cluster, timeout: float, what: str) -> None:
+    """Until the canary is over: status.canary cleared and its Deployment deleted."""
+    cluster.wait(
+        lambda: "canary" not in cluster.status(MD) and canary(cluster) is None,
+        timeout=timeout,
+        what=what,
+    )
+
+
 def start_canary(
     cluster: Cluster,
     prometheus: PrometheusServer,
@@ -63,7 +78,7 @@ def test_a_canary_that_passes_every_step_is_promoted(
 ) -> None:
     with cluster.record_versions(DEPLOYMENT) as recorder:
         start_canary(cluster, prometheus, exporter, {"v2": 0.96})
-        first = cluster.wait(lambda: at_step(cluster, 0), timeout=30, what="step 1 Ready")
+        first = wait_at_step(cluster, 0, timeout=30)
         assert (first["desiredWeight"], first["canaryReplicas"]) == (20, 1)
         assert first["actualWeight"] == 20.0
         body = canary(cluster)
@@ -78,17 +93,13 @@ def test_a_canary_that_passes_every_step_is_promoted(
         assert container["image"] == v("v2")[0]
         assert cluster.running_version(DEPLOYMENT) == v("v1")  # the target is untouched
 
-        second = cluster.wait(lambda: at_step(cluster, 1), timeout=40, what="step 2 Ready")
+        second = wait_at_step(cluster, 1, timeout=40)
         assert (second["desiredWeight"], second["canaryReplicas"]) == (50, 4)
         assert cluster.running_version(DEPLOYMENT) == v("v1")
         last = cluster.status(MD).get("lastEvaluation") or {}
         assert last.get("version") == "v2"  # the canary is what the checks judge
 
-        cluster.wait(
-            lambda: "canary" not in cluster.status(MD) and canary(cluster) is None,
-            timeout=60,
-            what="promoted and the canary removed",
-        )
+        wait_canary_gone(cluster, timeout=60, what="promoted and the canary removed")
         assert cluster.running_version(DEPLOYMENT) == v("v2")
         cluster.wait_promoted(MD, "v2")
         assert recorder.versions == [v("v1"), v("v2")]  # the target changed once
@@ -107,13 +118,9 @@ def test_a_canary_that_degrades_at_step_two_is_aborted(
 ) -> None:
     with cluster.record_versions(DEPLOYMENT) as recorder:
         start_canary(cluster, prometheus, exporter, {"v2": 0.96})
-        cluster.wait(lambda: at_step(cluster, 1), timeout=60, what="step 2 Ready")
+        wait_at_step(cluster, 1, timeout=60)
         exporter.set(cluster.namespace, "v2", accuracy=0.80)
-        cluster.wait(
-            lambda: "canary" not in cluster.status(MD) and canary(cluster) is None,
-            timeout=30,
-            what="aborted and the canary removed",
-        )
+        wait_canary_gone(cluster, timeout=30, what="aborted and the canary removed")
         time.sleep(3)  # nothing comes back: the spec still asks for v2
         assert canary(cluster) is None
         assert recorder.versions == [v("v1")]  # the target was never touched
@@ -134,7 +141,7 @@ def test_a_kill_during_a_canary_stops_it_and_the_release_restores_it(
     start_canary(cluster, prometheus, exporter, {"v2": 0.96})
     # A long first step, so that the canary is still at it when the kill comes.
     cluster.patch_spec(MD, {"canary": {"stepDuration": "10m"}})
-    cluster.wait(lambda: at_step(cluster, 0), timeout=30, what="step 1 Ready")
+    wait_at_step(cluster, 0, timeout=30)
 
     cluster.patch_spec(MD, {"killSwitch": {"enabled": True, "reason": "INC-9"}})
     cluster.wait(
@@ -151,15 +158,11 @@ def test_a_kill_during_a_canary_stops_it_and_the_release_restores_it(
         timeout=20,
         what="model and canary restored",
     )
-    restored = cluster.wait(lambda: at_step(cluster, 0), timeout=30, what="step 1 again")
+    restored = wait_at_step(cluster, 0, timeout=30, what="step 1 again")
     assert "savedReplicas" not in restored
     # The step starts over after the release, with a fresh warmup.
     released_at = cluster.status(MD)["killSwitchHistory"][-1]["releasedAt"]
-    assert instant(restored["stepStartedAt"]) >= instant(released_at)
-
-
-def instant(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    assert parse_rfc3339(restored["stepStartedAt"]) >= parse_rfc3339(released_at)
 
 
 def canary_replicas(cluster: Cluster) -> int | None:
@@ -184,11 +187,7 @@ def test_a_sigkill_during_promotion_converges_once(
         assert canary(cluster) is not None  # killed before the canary was removed
         time.sleep(2)
         operator.start()
-        cluster.wait(
-            lambda: "canary" not in cluster.status(MD) and canary(cluster) is None,
-            timeout=60,
-            what="promotion finished after the restart",
-        )
+        wait_canary_gone(cluster, timeout=60, what="promotion finished after the restart")
         assert cluster.running_version(DEPLOYMENT) == v("v2")
         assert recorder.versions == [v("v1"), v("v2")]
     status = cluster.status(MD)
