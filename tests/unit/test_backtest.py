@@ -24,7 +24,7 @@ import yaml
 
 from modelguard.cli.errors import CliError
 from modelguard.cli.main import main
-from modelguard.cli.prometheus import MAX_POINTS, PrometheusClient
+from modelguard.cli.prometheus import PrometheusClient
 from modelguard.cli.simulate import load
 from modelguard.core.api import HistoryEntry, Outcome
 from modelguard.core.replay import recorded
@@ -32,6 +32,8 @@ from modelguard.core.replay.history import rollouts_from_history
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "simulate"
 SINGLE_ROLLOUT = ["consecutive-failures", "no-data-hold", "no-data-fail", "min-samples"]
+# The fake Prometheus refuses what the real one does: more points per series than this.
+PROMETHEUS_MAX_POINTS = 11_000
 
 
 def _model_deployment(spec: dict[str, Any], path: Path) -> str:
@@ -122,7 +124,7 @@ class FakePrometheus:
             return 400, {"status": "error", "errorType": "bad_data", "error": "parse error"}
         start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
         points = math.floor((end - start) / step) + 1
-        if points > MAX_POINTS:
+        if points > PROMETHEUS_MAX_POINTS:
             error = "exceeded maximum resolution of 11,000 points per timeseries. Try ..."
             return 400, {"status": "error", "errorType": "bad_data", "error": error}
         values = []

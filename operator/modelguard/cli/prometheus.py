@@ -31,7 +31,6 @@ from modelguard.core.ports import QueryResult
 from modelguard.core.promresult import reduce_instant, sample_value
 from modelguard.core.replay import Recorded, Series
 
-MAX_POINTS = 11_000
 CHUNK_POINTS = 10_000
 
 
