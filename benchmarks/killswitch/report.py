@@ -121,7 +121,7 @@ def report(
         "",
         "Real local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok),",
         "real operator process (`kopf run -m modelguard.runtime.handlers --all-namespaces`, as its",
-        "ServiceAccount with deploy/rbac.yaml). Latency = PATCH of spec.killSwitch returned ->",
+        "ServiceAccount with deploy/base/rbac.yaml). Latency = PATCH of spec.killSwitch returned ->",
         "arrival of the watch event showing the effect (Deployment spec.replicas 0 / restored,",
         "or the Service selector switched / restored). Nearest-rank percentiles, in ms.",
         "Modes scaleToZero and fallback: one kill at a time (kill, wait, release, wait) on",
