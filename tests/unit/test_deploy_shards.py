@@ -1,0 +1,87 @@
+"""deploy/shards/: two shards of the one operator, as a kustomize overlay of
+deploy/operator/. Parsed here (tests/e2e/test_deploy.py builds it with kubectl's own
+kustomize): each shard names itself, selects with a selector the operator accepts, leads
+on a Lease of its own, and together the selectors give every ModelDeployment exactly
+one shard, unlabelled ones and unknown shard names included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelguard.runtime.settings import Settings
+
+SHARDS = Path(__file__).resolve().parents[2] / "deploy" / "shards"
+LABEL = "modelguard.io/shard"
+
+
+def kustomization(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((path / "kustomization.yaml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def shard_env(name: str) -> dict[str, str]:
+    """The env the shard's patch sets on the operator container."""
+    [patch] = kustomization(SHARDS / name)["patches"]
+    deployment = yaml.safe_load(patch["patch"])
+    assert deployment["kind"] == "Deployment"
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == "operator"
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def shard_settings() -> dict[str, Settings]:
+    settings = {}
+    for directory in kustomization(SHARDS)["resources"]:
+        if directory.startswith("shard-"):
+            env = shard_env(directory)
+            settings[directory] = Settings(
+                shard=env["MODELGUARD_SHARD"],
+                shard_selector=env["MODELGUARD_SHARD_SELECTOR"],
+                lease_name=env["MODELGUARD_LEASE_NAME"],
+            )
+    return settings
+
+
+def test_the_overlay_is_the_shared_base_and_two_shards_of_the_operator() -> None:
+    assert kustomization(SHARDS)["resources"] == ["../base", "shard-a", "shard-b"]
+    assert (SHARDS / "README.md").is_file()
+    for name in ("shard-a", "shard-b"):
+        shard = kustomization(SHARDS / name)
+        assert shard["resources"] == ["../../operator"]
+        assert shard["nameSuffix"] == f"-{name}"
+        [labels] = shard["labels"]
+        # Selectors too: each shard's PodDisruptionBudget, anti-affinity and metrics
+        # Service must take its own pods only, never the other shard's.
+        assert labels == {
+            "pairs": {LABEL: name.removeprefix("shard-")},
+            "includeSelectors": True,
+            "includeTemplates": True,
+        }
+
+
+def test_each_shard_names_itself_and_leads_on_a_lease_of_its_own() -> None:
+    settings = shard_settings()
+    assert {s.shard for s in settings.values()} == {"a", "b"}
+    # The base manifest names the single operator's Lease explicitly: a shard that did
+    # not override it would share it, and only one shard would ever lead.
+    leases = [s.lease_name for s in settings.values()]
+    assert len(set(leases)) == len(leases)
+    assert Settings().lease_name not in leases
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [{}, {LABEL: "a"}, {LABEL: "b"}, {LABEL: "c"}, {LABEL: ""}, {LABEL: "A"}, {"team": "x"}],
+)
+def test_every_model_deployment_has_exactly_one_shard(labels: dict[str, str]) -> None:
+    owners = [s.shard for s in shard_settings().values() if s.selector.matches(labels)]
+    assert len(owners) == 1, (labels, owners)
+    if labels.get(LABEL) in ("a", "b"):
+        assert owners == [labels[LABEL]]  # a label naming a shard is obeyed
+    else:
+        assert owners == ["b"]  # the catch-all takes the rest
