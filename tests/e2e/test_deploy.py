@@ -40,24 +40,20 @@ def test_kustomize_builds_the_whole_install(control_plane: ControlPlane) -> None
 
 
 def test_kustomize_builds_the_sharded_install(control_plane: ControlPlane) -> None:
-    """deploy/shards/: the shared base once, the operator twice (its Deployment, PDB and
-    metrics Service per shard), each shard's pods, selectors and env its own."""
+    """deploy/shards/: the shared base and the metrics Service once, the operator twice
+    (a Deployment and a PDB per shard), each shard's pods, selectors and env its own."""
     built = control_plane.kubectl("kustomize", str(REPO / "deploy" / "shards")).stdout
     docs = [d for d in yaml.safe_load_all(built) if d]
     single = control_plane.kubectl("kustomize", str(REPO / "deploy")).stdout
     shared = {
         (d["kind"], d["metadata"]["name"])
         for d in yaml.safe_load_all(single)
-        if d and d["kind"] not in ("Deployment", "PodDisruptionBudget", "Service")
+        if d and d["kind"] not in ("Deployment", "PodDisruptionBudget")
     }
     per_shard = {
-        (kind, f"{name}-shard-{shard}")
+        (kind, f"modelguard-shard-{shard}")
         for shard in ("a", "b")
-        for kind, name in (
-            ("Deployment", "modelguard"),
-            ("PodDisruptionBudget", "modelguard"),
-            ("Service", "modelguard-metrics"),
-        )
+        for kind in ("Deployment", "PodDisruptionBudget")
     }
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == sorted(shared | per_shard)
     env = {}
@@ -71,9 +67,10 @@ def test_kustomize_builds_the_sharded_install(control_plane: ControlPlane) -> No
             assert pods["modelguard.io/shard"] == shard
             [container] = spec["template"]["spec"]["containers"]
             env[shard] = {e["name"]: e.get("value") for e in container["env"]}
-        elif doc["kind"] in ("PodDisruptionBudget", "Service"):
-            selector = doc["spec"]["selector"]
-            assert selector.get("matchLabels", selector)["modelguard.io/shard"] == shard
+        elif doc["kind"] == "PodDisruptionBudget":
+            assert doc["spec"]["selector"]["matchLabels"]["modelguard.io/shard"] == shard
+        elif doc["kind"] == "Service":  # every shard's pods, one Prometheus job
+            assert "modelguard.io/shard" not in doc["spec"]["selector"]
     assert {s: (e["MODELGUARD_SHARD"], e["MODELGUARD_LEASE_NAME"]) for s, e in env.items()} == {
         "a": ("a", "modelguard-leader-a"),
         "b": ("b", "modelguard-leader-b"),

@@ -133,12 +133,16 @@ def lease(cluster: Cluster, replicas: Replicas) -> k8s.V1LeaseSpec:
     return spec
 
 
-def series_of(process: OperatorProcess, name: str) -> bool:
-    """Whether the process's /metrics carries a per-object series of ModelDeployment `name`."""
+def metrics(process: OperatorProcess) -> str:
     url = f"http://127.0.0.1:{process.metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=2.0) as response:
-        text = response.read().decode()
-    return re.search(rf'^modelguard_info{{[^}}]*name="{name}"', text, re.MULTILINE) is not None
+        return str(response.read().decode())
+
+
+def series_of(process: OperatorProcess, name: str) -> bool:
+    """Whether the process's /metrics carries a per-object series of ModelDeployment `name`."""
+    pattern = rf'^modelguard_info{{[^}}]*name="{name}"'
+    return re.search(pattern, metrics(process), re.MULTILINE) is not None
 
 
 def leaders(cluster: Cluster, shards: dict[str, Replicas]) -> dict[str, OperatorProcess]:
@@ -174,6 +178,11 @@ def test_each_shard_acts_on_its_own_and_a_failover_leaves_the_other_alone(
     for shard, other in (("a", "md-b"), ("b", "md-a")):
         for process in shards[shard].processes:
             assert other not in log_of(process), (shard, process.identity)
+    for shard, selector in SELECTORS.items():
+        for process in shards[shard].processes:
+            assert f'modelguard_shard_info{{shard="{shard}",selector="{selector}"}} 1.0' in (
+                metrics(process)
+            )
     assert series_of(leader["a"], "md-a") and not series_of(leader["a"], "md-b")
     assert series_of(leader["b"], "md-b") and not series_of(leader["b"], "md-a")
 

@@ -14,7 +14,8 @@ import yaml
 
 from modelguard.runtime.settings import Settings
 
-SHARDS = Path(__file__).resolve().parents[2] / "deploy" / "shards"
+REPO = Path(__file__).resolve().parents[2]
+SHARDS = REPO / "deploy" / "shards"
 LABEL = "modelguard.io/shard"
 
 
@@ -26,9 +27,8 @@ def kustomization(path: Path) -> dict[str, Any]:
 
 def shard_env(name: str) -> dict[str, str]:
     """The env the shard's patch sets on the operator container."""
-    [patch] = kustomization(SHARDS / name)["patches"]
-    deployment = yaml.safe_load(patch["patch"])
-    assert deployment["kind"] == "Deployment"
+    patches = [yaml.safe_load(p["patch"]) for p in kustomization(SHARDS / name)["patches"]]
+    [deployment] = [p for p in patches if p["kind"] == "Deployment"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["name"] == "operator"
     return {e["name"]: e["value"] for e in container["env"]}
@@ -48,7 +48,12 @@ def shard_settings() -> dict[str, Settings]:
 
 
 def test_the_overlay_is_the_shared_base_and_two_shards_of_the_operator() -> None:
-    assert kustomization(SHARDS)["resources"] == ["../base", "shard-a", "shard-b"]
+    assert kustomization(SHARDS)["resources"] == [
+        "../base",
+        "shard-a",
+        "shard-b",
+        "metrics-service.yaml",
+    ]
     assert (SHARDS / "README.md").is_file()
     for name in ("shard-a", "shard-b"):
         shard = kustomization(SHARDS / name)
@@ -85,3 +90,15 @@ def test_every_model_deployment_has_exactly_one_shard(labels: dict[str, str]) ->
         assert owners == [labels[LABEL]]  # a label naming a shard is obeyed
     else:
         assert owners == ["b"]  # the catch-all takes the rest
+
+
+def test_one_metrics_service_scrapes_every_shard_as_the_single_operators_does() -> None:
+    """deploy/monitoring's rules select job="modelguard-metrics", the Service's name."""
+    operator = REPO / "deploy" / "operator" / "operator.yaml"
+    [single] = [d for d in yaml.safe_load_all(operator.read_text()) if d["kind"] == "Service"]
+    assert yaml.safe_load((SHARDS / "metrics-service.yaml").read_text()) == single
+    for name in ("shard-a", "shard-b"):
+        patches = [yaml.safe_load(p["patch"]) for p in kustomization(SHARDS / name)["patches"]]
+        [service] = [p for p in patches if p["kind"] == "Service"]
+        assert service["$patch"] == "delete"
+        assert service["metadata"]["name"] == single["metadata"]["name"]

@@ -79,7 +79,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         # ModelDeployments only, so it never holds the others' in memory, and an object
         # relabelled away arrives as DELETED (forgotten below, never torn down).
         settings.watching.label_selectors[api.GROUP, api.PLURAL] = config.shard_selector
-        telemetry.SHARD.labels(config.shard, config.shard_selector).set(1)
         log.info("Shard %s: ModelDeployments selected by %r", config.shard, config.shard_selector)
     # Kubernetes and Prometheus calls run in pools of their own, sized for the concurrent
     # reconciles (not for the CPU count), so a hanging Prometheus can hold only its own.
@@ -122,6 +121,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         memo.leadership.start()
     else:
         telemetry.LEADER.set(1)  # alone, it acts
+    # Unsharded too (shard ""): ModelGuardNoLeader joins on it to alert per shard.
+    telemetry.SHARD.labels(config.shard, config.shard_selector).set(1)
     if os.environ.get("MODELGUARD_TEST_HOOKS") == "1":
         _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)

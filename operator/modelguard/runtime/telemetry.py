@@ -143,8 +143,8 @@ LEADER = Gauge(
 )
 SHARD = Gauge(
     "modelguard_shard_info",
-    "Always 1 on a sharded operator (deploy/shards/): its shard and the label selector "
-    "of the ModelDeployments it owns.",
+    "Always 1: this replica's shard (deploy/shards/) and the label selector of the "
+    "ModelDeployments it owns; both empty when the operator is not sharded.",
     ["shard", "selector"],
 )
 
