@@ -58,7 +58,7 @@ def test_kustomize_builds_the_sharded_install(control_plane: ControlPlane) -> No
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == sorted(shared | per_shard)
     env = {}
     for doc in docs:
-        shard = doc["metadata"]["labels"].get("modelguard.io/shard")
+        shard = doc["metadata"].get("labels", {}).get("modelguard.io/shard")
         if doc["kind"] == "Deployment":
             spec = doc["spec"]
             assert spec["replicas"] == 2

@@ -8,7 +8,7 @@ hear of it: the API server filters their watch); SIGKILL of shard a's leader han
 to a's standby, which enforces, while shard b's Lease keeps its holder and b enforces its
 own kill switch meanwhile within seconds; an object relabelled from a to b moves without
 being torn down (its kill switch stays engaged, its finalizer stays) and b enforces it.
-Short Lease timings (4 s) keep the failover quick.
+Short Lease timings (6 s) keep the failover quick.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ pytestmark = pytest.mark.e2e
 
 LABEL = "modelguard.io/shard"
 SELECTORS = {"a": f"{LABEL}=a", "b": f"{LABEL} notin (a)"}
-LEASE_DURATION = 4.0
+# Short, so the failover is quick, yet each Lease call still has a second (its timeout
+# is the retry period): on a loaded machine a shorter one lets a healthy leader lapse.
+LEASE_DURATION = 6.0
 TIMINGS = {
     "MODELGUARD_LEASE_DURATION_SECONDS": str(LEASE_DURATION),
-    "MODELGUARD_RENEW_DEADLINE_SECONDS": "3",
-    "MODELGUARD_RETRY_PERIOD_SECONDS": "0.5",
+    "MODELGUARD_RENEW_DEADLINE_SECONDS": "4",
+    "MODELGUARD_RETRY_PERIOD_SECONDS": "1",
 }
 IMAGE = "registry.local/scorer:1.0"
 
@@ -180,7 +182,7 @@ def test_each_shard_acts_on_its_own_and_a_failover_leaves_the_other_alone(
             assert other not in log_of(process), (shard, process.identity)
     for shard, selector in SELECTORS.items():
         for process in shards[shard].processes:
-            assert f'modelguard_shard_info{{shard="{shard}",selector="{selector}"}} 1.0' in (
+            assert f'modelguard_shard_info{{selector="{selector}",shard="{shard}"}} 1.0' in (
                 metrics(process)
             )
     assert series_of(leader["a"], "md-a") and not series_of(leader["a"], "md-b")

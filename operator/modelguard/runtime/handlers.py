@@ -253,8 +253,9 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     scheduler: Scheduler = memo.scheduler
     if type == "DELETED":
         # Also how a shard hears that an object was relabelled to another shard: it no
-        # longer matches the watch's selector. Either way it is only forgotten here; a
-        # real delete is an update with deletionTimestamp, handled by the reconcile.
+        # longer matches the watch's selector. Either way it is only forgotten here: a
+        # delete with anything left to restore is held by our finalizer and came as an
+        # update with deletionTimestamp (the reconcile's teardown), never as this.
         scheduler.forget(key)
         # No reconcile follows a deletion: its per-object series go now.
         telemetry.forget(*key)
