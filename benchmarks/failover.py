@@ -3,7 +3,7 @@
     python -m benchmarks.failover [--rounds 20] [--lease 15 --renew 10 --retry 2]
 
 (from the repository root, after `source hack/setup.sh`.) Two real operator processes
-(the ServiceAccount of deploy/rbac.yaml) share one Lease on the local control plane; one
+(the ServiceAccount of deploy/base/rbac.yaml) share one Lease on the local control plane; one
 model per round is guarded (kill switch only, a 1-replica Deployment on kwok). Each round:
 SIGKILL the replica holding the Lease, patch that round's model's kill switch on right after (nobody
 leads at that moment), and poll every 50 ms until the other replica holds the Lease
@@ -58,7 +58,7 @@ def install(plane: ControlPlane, models: int) -> None:
     plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
     wait_established(plane, "modeldeployments.modelguard.io")
     plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
-    plane.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+    plane.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
     plane.kubectl("create", "namespace", NAMESPACE)
     with plane.api_client() as c:
         apps, custom = k8s.AppsV1Api(c), k8s.CustomObjectsApi(c)

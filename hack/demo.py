@@ -118,14 +118,14 @@ def main() -> int:
             cp.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
             wait_established(cp, "modeldeployments.modelguard.io")
             cp.kubectl("create", "namespace", "modelguard-system")
-            cp.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+            cp.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
             cp.kubectl("create", "namespace", NS)
             cp.kubectl("apply", "-f", "-", input=deployment())
             identity = cp.service_account_credentials("modelguard-system", "modelguard")
             operator = OperatorProcess(identity.kubeconfig, workdir / "operator.log")
             operator.start()
             step(
-                "modelguard operator running as its ServiceAccount (deploy/rbac.yaml); "
+                "modelguard operator running as its ServiceAccount (deploy/base/rbac.yaml); "
                 f"log: {workdir / 'operator.log'}"
             )
             try:

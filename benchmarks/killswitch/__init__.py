@@ -3,7 +3,7 @@
     python -m benchmarks.killswitch [--sizes 1,100,500] [--kills 30] [--fallback-size 100]
 
 What runs: ``modelguard_testenv.ControlPlane`` (etcd, kube-apiserver, controller-manager,
-scheduler, kwok with one fake node), the CRD and ``deploy/rbac.yaml`` applied, and the
+scheduler, kwok with one fake node), the CRD and ``deploy/base/rbac.yaml`` applied, and the
 operator started by ``OperatorProcess`` exactly as a pod runs it (``kopf run``, all
 namespaces) with the ServiceAccount's identity. For each size N, N ModelDeployments are
 present, each guarding its own 1-replica Deployment (kill-switch only: no analysis, so no

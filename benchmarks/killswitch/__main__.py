@@ -24,7 +24,7 @@ from modelguard_testenv import ControlPlane, wait_established
 from modelguard_testenv.operator_process import OperatorProcess
 
 CRD = ROOT / "crds" / "modelguard.io_modeldeployments.yaml"
-RBAC = ROOT / "deploy" / "rbac.yaml"
+RBAC = ROOT / "deploy" / "base" / "rbac.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "kill_switch"
 OPERATOR_NAMESPACE = "modelguard-system"
 

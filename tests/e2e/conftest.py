@@ -27,10 +27,10 @@ def crd(control_plane: ControlPlane) -> Path:
 
 @pytest.fixture(scope="session")
 def operator_identity(control_plane: ControlPlane, crd: Path) -> UserCredentials:
-    """The operator runs as its ServiceAccount with deploy/rbac.yaml: the e2e tier proves
+    """The operator runs as its ServiceAccount with deploy/base/rbac.yaml: the e2e tier proves
     those permissions are enough, not just that an admin could do it."""
     control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
-    control_plane.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+    control_plane.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
     return control_plane.service_account_credentials(OPERATOR_NAMESPACE, "modelguard")
 
 

@@ -1,4 +1,4 @@
-"""The operator image run with podman the way deploy/operator.yaml runs it in a pod.
+"""The operator image run with podman the way deploy/operator/operator.yaml runs it in a pod.
 
 Everything the pod spec says about the process is taken from the manifest, not restated:
 command and args, env, ports, the user, the read-only root filesystem, dropped
@@ -36,7 +36,7 @@ HOST_LOOPBACK = "10.0.2.2"
 
 @dataclass(frozen=True)
 class PodContract:
-    """What deploy/operator.yaml's pod spec asks of the operator's container."""
+    """What deploy/operator/operator.yaml's pod spec asks of the operator's container."""
 
     namespace: str
     service_account: str

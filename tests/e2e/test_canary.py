@@ -1,6 +1,6 @@
 """End-to-end: canary rollouts in replicas mode on the real API server (kwok pods become
 Ready), real Prometheus scraping the synthetic exporter, and the real operator running
-with deploy/rbac.yaml."""
+with deploy/base/rbac.yaml."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """End-to-end: httpRoute-mode canaries on the real API server with the Gateway API CRDs
 as published in their Go module (hack/build-control-plane.sh copies them): a real
-HTTPRoute whose two named backendRefs' weights the real operator (deploy/rbac.yaml)
+HTTPRoute whose two named backendRefs' weights the real operator (deploy/base/rbac.yaml)
 steps up and puts back, watched so that no intermediate weight goes unseen."""
 
 from __future__ import annotations

@@ -39,6 +39,46 @@ def test_kustomize_builds_the_whole_install(control_plane: ControlPlane) -> None
     ]
 
 
+def test_kustomize_builds_the_sharded_install(control_plane: ControlPlane) -> None:
+    """deploy/shards/: the shared base and the metrics Service once, the operator twice
+    (a Deployment and a PDB per shard), each shard's pods, selectors and env its own."""
+    built = control_plane.kubectl("kustomize", str(REPO / "deploy" / "shards")).stdout
+    docs = [d for d in yaml.safe_load_all(built) if d]
+    single = control_plane.kubectl("kustomize", str(REPO / "deploy")).stdout
+    shared = {
+        (d["kind"], d["metadata"]["name"])
+        for d in yaml.safe_load_all(single)
+        if d and d["kind"] not in ("Deployment", "PodDisruptionBudget")
+    }
+    per_shard = {
+        (kind, f"modelguard-shard-{shard}")
+        for shard in ("a", "b")
+        for kind in ("Deployment", "PodDisruptionBudget")
+    }
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == sorted(shared | per_shard)
+    env = {}
+    for doc in docs:
+        shard = doc["metadata"].get("labels", {}).get("modelguard.io/shard")
+        if doc["kind"] == "Deployment":
+            spec = doc["spec"]
+            assert spec["replicas"] == 2
+            pods = spec["template"]["metadata"]["labels"]
+            assert spec["selector"]["matchLabels"] == pods
+            assert pods["modelguard.io/shard"] == shard
+            [container] = spec["template"]["spec"]["containers"]
+            env[shard] = {e["name"]: e.get("value") for e in container["env"]}
+        elif doc["kind"] == "PodDisruptionBudget":
+            assert doc["spec"]["selector"]["matchLabels"]["modelguard.io/shard"] == shard
+        elif doc["kind"] == "Service":  # every shard's pods, one Prometheus job
+            assert "modelguard.io/shard" not in doc["spec"]["selector"]
+    assert {s: (e["MODELGUARD_SHARD"], e["MODELGUARD_LEASE_NAME"]) for s, e in env.items()} == {
+        "a": ("a", "modelguard-leader-a"),
+        "b": ("b", "modelguard-leader-b"),
+    }
+    assert env["a"]["MODELGUARD_SHARD_SELECTOR"] == "modelguard.io/shard=a"
+    assert env["b"]["MODELGUARD_SHARD_SELECTOR"] == "modelguard.io/shard notin (a)"
+
+
 def test_plain_apply_of_the_crds_folder_still_works(control_plane: ControlPlane) -> None:
     """crds/ holds a kustomization too; `kubectl apply -f crds/` must not choke on it."""
     control_plane.kubectl("apply", "-f", str(REPO / "crds"))

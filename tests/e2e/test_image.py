@@ -1,7 +1,7 @@
 """End-to-end: the image built from the repository's Dockerfile runs the operator.
 
 hack/image.sh builds a Debian base with mmdebstrap and the operator image with buildah
-(both cached); podman runs it as deploy/operator.yaml's pod spec says (user 10001,
+(both cached); podman runs it as deploy/operator/operator.yaml's pod spec says (user 10001,
 read-only root filesystem, no capabilities, the manifest's command, args and env),
 logged in with a real ServiceAccount token mounted where a kubelet mounts it. Against
 the local control plane, the containerised operator adopts a ModelDeployment, enforces
@@ -33,7 +33,7 @@ from tests.e2e.scenarios import DEPLOYMENT, MD, events, image
 pytestmark = [pytest.mark.e2e, pytest.mark.image]
 
 REPO = Path(__file__).resolve().parents[2]
-MANIFEST = REPO / "deploy" / "operator.yaml"
+MANIFEST = REPO / "deploy" / "operator" / "operator.yaml"
 REASON = "INC-5150: the containerised operator enforces it"
 # A cold build (mmdebstrap + buildah, nothing cached) took about 5 minutes here.
 BUILD_TIMEOUT = 1800
@@ -74,7 +74,7 @@ def contract() -> PodContract:
 @pytest.fixture(scope="module")
 def service_account_dir(
     control_plane: ControlPlane,
-    operator_identity: UserCredentials,  # applies deploy/rbac.yaml: the ServiceAccount exists
+    operator_identity: UserCredentials,  # applies deploy/base/rbac.yaml: the ServiceAccount exists
     contract: PodContract,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:

@@ -3,7 +3,7 @@
 brings the model back on that version, never on the one that was stopped.
 
 Real API server, kwok pods and a real operator process running as its ServiceAccount
-(deploy/rbac.yaml), so the finalizer patch is proved to be allowed too.
+(deploy/base/rbac.yaml), so the finalizer patch is proved to be allowed too.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def receiver() -> Iterator[webhook.Receiver]:
 
 def grant_webhook_secret(cluster: Cluster, tmp_path: Path, urls: dict[str, str]) -> None:
     """The Secret with the URLs, and the Role that lets the operator read that one Secret
-    (deploy/rbac.yaml grants no Secret: examples/notifications.yaml does it so)."""
+    (deploy/base/rbac.yaml grants no Secret: examples/notifications.yaml does it so)."""
     rbac = {"apiVersion": "rbac.authorization.k8s.io/v1"}
     docs = [
         {

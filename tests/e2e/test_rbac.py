@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml grants the operator exactly what it needs, checked on a real apiserver.
+"""deploy/base/rbac.yaml grants the operator exactly what it needs, checked on a real apiserver.
 
 Three layers, so a failure says where the problem is:
 1. the YAML itself: no wildcards, no Secrets, nothing beyond an allow-list of grants, and
@@ -7,7 +7,7 @@ Three layers, so a failure says where the problem is:
    agrees with the YAML verb by verb (so the binding and subjects are right, too);
 3. real requests as that ServiceAccount succeed or get 403.
 
-Changing deploy/rbac.yaml means updating REQUIRED/ALLOWED here, on purpose: a reviewer then
+Changing deploy/base/rbac.yaml means updating REQUIRED/ALLOWED here, on purpose: a reviewer then
 sees every widening of the operator's permissions.
 """
 
@@ -28,7 +28,7 @@ from modelguard_testenv import ControlPlane, UserCredentials, wait_established, 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-RBAC_FILE = REPO / "deploy" / "rbac.yaml"
+RBAC_FILE = REPO / "deploy" / "base" / "rbac.yaml"
 CRD_FILE = REPO / "crds" / "modelguard.io_modeldeployments.yaml"
 SA_NAMESPACE = "modelguard-system"
 SA_NAME = "modelguard"
@@ -132,7 +132,7 @@ def test_rbac_yaml_is_least_privilege() -> None:
 
 @pytest.fixture(scope="module")
 def installed(control_plane: ControlPlane) -> ControlPlane:
-    """deploy/rbac.yaml and the CRD applied with kubectl, as a user would install them."""
+    """deploy/base/rbac.yaml and the CRD applied with kubectl, as a user would install them."""
     if not CRD_FILE.is_file():
         pytest.fail(f"{CRD_FILE} is missing: generate it (python -m modelguard.crdgen)")
     # create-or-keep: the session's control plane may already have it.

@@ -25,17 +25,25 @@ def _one(path: Path, kind: str) -> dict[str, Any]:
 
 
 def _container() -> dict[str, Any]:
-    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    deployment = _one(DEPLOY / "operator" / "operator.yaml", "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert isinstance(container, dict)
     return container
 
 
 def test_kustomizations_list_files_that_exist() -> None:
-    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    for resource in kustomization["resources"]:
-        assert (DEPLOY / resource).exists(), resource
-    assert "../crds" in kustomization["resources"]
+    for directory in (DEPLOY, DEPLOY / "base", DEPLOY / "operator"):
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        for resource in kustomization["resources"]:
+            assert (directory / resource).exists(), (directory, resource)
+    assert yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"] == [
+        "base",
+        "operator",
+    ]
+    assert (
+        "../../crds"
+        in yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())["resources"]
+    )
     # Without an extension, so `kubectl apply -f crds/` does not try to apply it.
     crds = yaml.safe_load((REPO / "crds" / "Kustomization").read_text())
     for resource in crds["resources"]:
@@ -46,7 +54,7 @@ def test_kustomizations_list_files_that_exist() -> None:
 def test_two_replicas_one_leader() -> None:
     """Two replicas that elect a leader on a Lease (not kopf peering: --standalone), a
     rollout that never runs fewer than two, and a drain that never takes both."""
-    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    deployment = _one(DEPLOY / "operator" / "operator.yaml", "Deployment")
     spec = deployment["spec"]
     assert spec["replicas"] == 2
     assert spec["strategy"] == {
@@ -55,7 +63,7 @@ def test_two_replicas_one_leader() -> None:
     }
     assert "--standalone" in _container()["args"]
     labels = spec["template"]["metadata"]["labels"]
-    budget = _one(DEPLOY / "operator.yaml", "PodDisruptionBudget")
+    budget = _one(DEPLOY / "operator" / "operator.yaml", "PodDisruptionBudget")
     assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
     assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": labels}}
     anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
@@ -78,8 +86,8 @@ def test_election_identity_and_namespace_come_from_the_pod() -> None:
 
 
 def test_lease_rbac_is_a_role_in_the_operators_namespace() -> None:
-    namespace = _one(DEPLOY / "operator.yaml", "Deployment")["metadata"]["namespace"]
-    role = _one(DEPLOY / "rbac.yaml", "Role")
+    namespace = _one(DEPLOY / "operator" / "operator.yaml", "Deployment")["metadata"]["namespace"]
+    role = _one(DEPLOY / "base" / "rbac.yaml", "Role")
     assert role["metadata"]["namespace"] == namespace
     assert role["rules"] == [
         {
@@ -88,25 +96,25 @@ def test_lease_rbac_is_a_role_in_the_operators_namespace() -> None:
             "verbs": ["get", "create", "update"],
         }
     ]
-    binding = _one(DEPLOY / "rbac.yaml", "RoleBinding")
+    binding = _one(DEPLOY / "base" / "rbac.yaml", "RoleBinding")
     assert binding["metadata"]["namespace"] == namespace
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
         "name": role["metadata"]["name"],
     }
-    account = _one(DEPLOY / "rbac.yaml", "ServiceAccount")["metadata"]
+    account = _one(DEPLOY / "base" / "rbac.yaml", "ServiceAccount")["metadata"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["name"], "namespace": namespace}
     ]
-    cluster_rules = _one(DEPLOY / "rbac.yaml", "ClusterRole")["rules"]
+    cluster_rules = _one(DEPLOY / "base" / "rbac.yaml", "ClusterRole")["rules"]
     assert all("coordination.k8s.io" not in r["apiGroups"] for r in cluster_rules)
 
 
 def test_namespace_and_service_account_match_rbac() -> None:
-    namespace = _one(DEPLOY / "namespace.yaml", "Namespace")["metadata"]["name"]
-    account = _one(DEPLOY / "rbac.yaml", "ServiceAccount")["metadata"]
-    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    namespace = _one(DEPLOY / "base" / "namespace.yaml", "Namespace")["metadata"]["name"]
+    account = _one(DEPLOY / "base" / "rbac.yaml", "ServiceAccount")["metadata"]
+    deployment = _one(DEPLOY / "operator" / "operator.yaml", "Deployment")
     assert deployment["metadata"]["namespace"] == namespace == account["namespace"]
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
 
@@ -127,7 +135,7 @@ def test_probes_and_ports_match_the_process() -> None:
 
 
 def test_hardened_pod() -> None:
-    deployment = _one(DEPLOY / "operator.yaml", "Deployment")
+    deployment = _one(DEPLOY / "operator" / "operator.yaml", "Deployment")
     pod = deployment["spec"]["template"]["spec"]["securityContext"]
     assert pod["runAsNonRoot"] is True
     assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -153,7 +161,7 @@ def test_dockerfile_runs_what_the_deployment_runs() -> None:
     assert user is not None
     assert (
         int(user.group(1))
-        == _one(DEPLOY / "operator.yaml", "Deployment")["spec"]["template"]["spec"][
+        == _one(DEPLOY / "operator" / "operator.yaml", "Deployment")["spec"]["template"]["spec"][
             "securityContext"
         ]["runAsUser"]
     )
@@ -169,12 +177,12 @@ def test_kind_config_is_one_control_plane_node() -> None:
 
 def test_every_operator_setting_is_documented_and_in_the_manifest() -> None:
     """A setting nobody can find is one nobody sets: each MODELGUARD_ variable the
-    operator reads is in the README; dry run is offered in deploy/operator.yaml as a
+    operator reads is in the README; dry run is offered in deploy/operator/operator.yaml as a
     commented option (on by a default manifest it would stop every rollback)."""
     source = (REPO / "operator" / "modelguard" / "runtime" / "settings.py").read_text()
     names = set(re.findall(r'"(MODELGUARD_[A-Z_]+)"', source))
     assert "MODELGUARD_DRY_RUN" in names
     readme = (REPO / "README.md").read_text()
-    manifest = (DEPLOY / "operator.yaml").read_text()
+    manifest = (DEPLOY / "operator" / "operator.yaml").read_text()
     assert [n for n in sorted(names) if n not in readme] == []
     assert "# - name: MODELGUARD_DRY_RUN" in manifest

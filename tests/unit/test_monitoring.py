@@ -176,7 +176,9 @@ def test_every_rule_names_a_metric_the_operator_exports() -> None:
 
 def test_the_rules_select_the_job_the_servicemonitor_scrapes() -> None:
     """Prometheus Operator names the job after the Service the ServiceMonitor selects."""
-    service = next(d for d in docs(REPO / "deploy" / "operator.yaml") if d["kind"] == "Service")
+    service = next(
+        d for d in docs(REPO / "deploy" / "operator" / "operator.yaml") if d["kind"] == "Service"
+    )
     for rule in rules():
         jobs = set(re.findall(r'job="([^"]+)"', rule["expr"]))
         assert jobs == {service["metadata"]["name"]}, rule["alert"]
@@ -249,7 +251,9 @@ def test_the_overlay_lists_files_that_parse() -> None:
 
 def test_the_servicemonitor_scrapes_the_operators_metrics_port() -> None:
     (monitor,) = docs(MONITORING / "servicemonitor.yaml")
-    service = next(d for d in docs(REPO / "deploy" / "operator.yaml") if d["kind"] == "Service")
+    service = next(
+        d for d in docs(REPO / "deploy" / "operator" / "operator.yaml") if d["kind"] == "Service"
+    )
     labels = service["metadata"]["labels"]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
     (endpoint,) = monitor["spec"]["endpoints"]

@@ -18,7 +18,7 @@ TAGGED_FILES = [
     "CONTRIBUTING.md",
     "Dockerfile",
     "kind-config.yaml",
-    *sorted(str(p.relative_to(REPO)) for p in (REPO / "deploy").glob("*.yaml")),
+    *sorted(str(p.relative_to(REPO)) for p in (REPO / "deploy").glob("**/*.yaml")),
 ]
 
 
@@ -48,7 +48,9 @@ def test_every_image_tag_is_the_package_version() -> None:
         if path.exists():
             found[name] = IMAGE_TAG.findall(path.read_text())
     # The manifests must name an image at all, or this test could pass on nothing.
-    assert found["deploy/operator.yaml"], "deploy/operator.yaml names no modelguard:X.Y.Z image"
+    assert found["deploy/operator/operator.yaml"], (
+        "deploy/operator/operator.yaml names no modelguard:X.Y.Z image"
+    )
     wrong = {name: tags for name, tags in found.items() if set(tags) - {modelguard.__version__}}
     assert not wrong, f"image tags differ from modelguard.__version__ {modelguard.__version__}"
 

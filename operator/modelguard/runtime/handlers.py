@@ -12,6 +12,10 @@ modelguard.io/restore on the object, so that a delete restores before the object
 (core.decision.teardown); the delete then arrives here as an update with
 deletionTimestamp set.
 
+Shards (deploy/shards/): with MODELGUARD_SHARD and MODELGUARD_SHARD_SELECTOR, the API
+server filters the ModelDeployment watch by the selector, each shard elects its own leader
+on its own Lease, and runtime.sharding drops an object relabelled away mid-reconcile.
+
 Two replicas (deploy/): every replica runs these handlers, so a standby's scheduler knows
 every object and what it guards; only the replica holding the leader Lease
 (runtime.leadership) lets its scheduler start reconciles, and only it writes.
@@ -41,6 +45,7 @@ from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
+from modelguard.runtime.sharding import ShardKube
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.error_backoffs = _capped(
         settings.networking.error_backoffs, config.watch_retry_seconds
     )
+    if config.shard:
+        # Server-side, on the list and the watch alike (kopf's label_selectors, not its
+        # client-side `labels=` filter): the API server sends this shard its own
+        # ModelDeployments only, so it never holds the others' in memory, and an object
+        # relabelled away arrives as DELETED (forgotten below, never torn down).
+        settings.watching.label_selectors[api.GROUP, api.PLURAL] = config.shard_selector
+        log.info("Shard %s: ModelDeployments selected by %r", config.shard, config.shard_selector)
     # Kubernetes and Prometheus calls run in pools of their own, sized for the concurrent
     # reconciles (not for the CPU count), so a hanging Prometheus can hold only its own.
     kube_pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="kube")
@@ -88,7 +100,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         leadership: Leadership | None = memo.leadership
         return leadership is None or leadership.leading()
 
-    kube = KubeAdapter(load_api_client(config.threads), kube_pool, instance=config.identity)
+    kube = _kube(config, kube_pool)
     notifier = Notifier(kube)
     reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act)
     scheduler = Scheduler(
@@ -109,12 +121,23 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         memo.leadership.start()
     else:
         telemetry.LEADER.set(1)  # alone, it acts
+    # Unsharded too (shard ""): ModelGuardNoLeader joins on it to alert per shard.
+    telemetry.SHARD.labels(config.shard, config.shard_selector).set(1)
     if os.environ.get("MODELGUARD_TEST_HOOKS") == "1":
         _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)
     log.info("modelguard started", extra={"settings": repr(config)})
     if config.dry_run:
         log.warning("Dry run: decisions are recorded, nothing is written to any workload")
+
+
+def _kube(config: Settings, pool: ThreadPoolExecutor) -> KubeAdapter:
+    api_client = load_api_client(config.threads)
+    if not config.shard:
+        return KubeAdapter(api_client, pool, instance=config.identity)
+    return ShardKube(
+        api_client, pool, instance=config.identity, shard=config.shard, selector=config.selector
+    )
 
 
 def _leadership(
@@ -229,6 +252,10 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     key = (body.metadata.namespace or "", body.metadata.name or "")
     scheduler: Scheduler = memo.scheduler
     if type == "DELETED":
+        # Also how a shard hears that an object was relabelled to another shard: it no
+        # longer matches the watch's selector. Either way it is only forgotten here: a
+        # delete with anything left to restore is held by our finalizer and came as an
+        # update with deletionTimestamp (the reconcile's teardown), never as this.
         scheduler.forget(key)
         # No reconcile follows a deletion: its per-object series go now.
         telemetry.forget(*key)

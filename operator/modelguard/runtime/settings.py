@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from modelguard.core import labelselector
+from modelguard.core.labelselector import LabelSelector
 
 # Where a pod finds its own namespace (the ServiceAccount token mount).
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# A shard's name goes into its Lease's name: a DNS label.
+_SHARD_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -58,11 +65,44 @@ class Settings:
     lease_duration_seconds: float = 15.0
     renew_deadline_seconds: float = 10.0
     retry_period_seconds: float = 2.0
+    #: Sharding (deploy/shards/): this operator's shard, a name for its logs, its
+    #: modelguard_shard_info and (unless lease_name is given) its Lease,
+    #: modelguard-leader-<shard>; a shard elects its own leader. Empty: not sharded.
+    shard: str = ""
+    #: The ModelDeployments this operator owns, as a Kubernetes label selector (kubectl's
+    #: -l syntax), e.g. "modelguard.io/shard=a". The API server filters the operator's
+    #: list and watch by it, so a shard never holds or processes another's objects;
+    #: empty: every ModelDeployment. Set only together with `shard`.
+    shard_selector: str = ""
+
+    def __post_init__(self) -> None:
+        if self.shard and not _SHARD_NAME.fullmatch(self.shard):
+            raise ValueError(
+                f"MODELGUARD_SHARD must be a DNS label of at most 40 characters "
+                f"(lower-case letters, digits, '-'), not {self.shard!r}"
+            )
+        if self.shard_selector and not self.shard:
+            # Unnamed shards would all default to one Lease, and only one of them would
+            # ever lead: the others' objects would be guarded by nobody.
+            raise ValueError("MODELGUARD_SHARD_SELECTOR is set: name the shard (MODELGUARD_SHARD)")
+        self.selector  # noqa: B018  (parsed now: a bad selector is refused at startup)
+
+    @cached_property
+    def selector(self) -> LabelSelector:
+        """The parsed shard_selector: `selector.matches(labels)` says whether an object is
+        this shard's; `selector.everything` when the operator is not sharded."""
+        try:
+            return labelselector.parse(self.shard_selector)
+        except ValueError as exc:
+            raise ValueError(f"MODELGUARD_SHARD_SELECTOR: {exc}") from None
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        shard = env.get("MODELGUARD_SHARD", "").strip()
         return cls(
+            shard=shard,
+            shard_selector=env.get("MODELGUARD_SHARD_SELECTOR", "").strip(),
             metrics_port=int(env.get("MODELGUARD_METRICS_PORT", cls.metrics_port)),
             concurrency=int(env.get("MODELGUARD_CONCURRENCY", cls.concurrency)),
             max_backoff_seconds=float(
@@ -82,7 +122,7 @@ class Settings:
             leader_election=_flag(
                 "MODELGUARD_LEADER_ELECTION", env.get("MODELGUARD_LEADER_ELECTION", "true")
             ),
-            lease_name=env.get("MODELGUARD_LEASE_NAME", cls.lease_name),
+            lease_name=env.get("MODELGUARD_LEASE_NAME") or _lease_name(shard),
             lease_namespace=env.get("MODELGUARD_LEASE_NAMESPACE") or _own_namespace(),
             identity=env.get("MODELGUARD_IDENTITY") or f"{socket.gethostname()}_{os.getpid()}",
             lease_duration_seconds=float(
@@ -95,6 +135,10 @@ class Settings:
                 env.get("MODELGUARD_RETRY_PERIOD_SECONDS", cls.retry_period_seconds)
             ),
         )
+
+
+def _lease_name(shard: str) -> str:
+    return f"{Settings.lease_name}-{shard}" if shard else Settings.lease_name
 
 
 def _own_namespace() -> str:

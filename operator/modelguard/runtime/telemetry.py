@@ -141,6 +141,12 @@ LEADER = Gauge(
     "1 while this replica holds the leader Lease and acts (or runs without election); "
     "0 on a standby, which watches but never acts.",
 )
+SHARD = Gauge(
+    "modelguard_shard_info",
+    "Always 1: this replica's shard (deploy/shards/) and the label selector of the "
+    "ModelDeployments it owns; both empty when the operator is not sharded.",
+    ["shard", "selector"],
+)
 
 
 def serve(port: int) -> None:
