@@ -8,6 +8,7 @@ says nothing, so every query runs out its full timeout. Point a ModelDeployment'
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Self
@@ -35,7 +36,11 @@ class SilentServer(StartStop):
 
     def stop(self) -> None:
         self._stopped.set()
-        self._listener.close()  # ends accept() in the thread
+        # close() alone does not wake an accept() blocked in another thread on Linux:
+        # the socket would keep listening until the next connection. shutdown() does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
         self._thread.join(timeout=5)
         with self._lock:
             for conn in self._open:
