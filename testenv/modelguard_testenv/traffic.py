@@ -10,11 +10,10 @@ a new ``Traffic`` to it (the demo's "v2's F1 drops"), with no restart and no gap
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from modelguard_testenv.exporter import SyntheticModelExporter
+from modelguard_testenv.exporter import SyntheticModelExporter, ticking
 
 __all__ = ["TICK_SECONDS", "Traffic", "serving"]
 
@@ -62,17 +61,10 @@ def serving(
     """
     for version in list(traffic):
         _count(exporter, model, version, Traffic())
-    stop = threading.Event()
 
     def feed() -> None:
-        while not stop.wait(TICK_SECONDS):
-            for version, t in list(traffic.items()):
-                _count(exporter, model, version, t)
+        for version, t in list(traffic.items()):
+            _count(exporter, model, version, t)
 
-    thread = threading.Thread(target=feed, name=f"traffic-{model}", daemon=True)
-    thread.start()
-    try:
+    with ticking(feed, f"traffic-{model}", TICK_SECONDS):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
