@@ -33,6 +33,7 @@ from modelguard.adapters.kube import KubeAdapter, load_api_client
 from modelguard.adapters.lease import KubeLeases
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
+from modelguard.core.api.templates import CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND
 from modelguard.core.guarded import guarded_by, kill_switch_state
 from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
@@ -41,6 +42,7 @@ from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
+from modelguard.runtime.template_index import TemplateIndex
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     kube = KubeAdapter(load_api_client(config.threads), kube_pool, instance=config.identity)
     notifier = Notifier(kube)
-    reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act)
+    templates = TemplateIndex(kube)
+    memo.templates = templates
+    reconciler = Reconciler(
+        kube,
+        metrics,
+        dry_run=config.dry_run,
+        notifier=notifier,
+        gate=may_act,
+        templates=templates,
+    )
     scheduler = Scheduler(
         reconciler.reconcile,
         concurrency=config.concurrency,
@@ -230,6 +241,7 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     scheduler: Scheduler = memo.scheduler
     if type == "DELETED":
         scheduler.forget(key)
+        memo.templates.forget(key)
         # No reconcile follows a deletion: its per-object series go now.
         telemetry.forget(*key)
         return
@@ -279,3 +291,33 @@ async def deployment_event(
 @kopf.on.event("", "v1", "services", when=_guarded("service"))
 async def service_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     memo.scheduler.kick_guards("service", namespace or "", name)
+
+
+# Check templates: every replica keeps them in memory (runtime.template_index), so that a
+# reconcile resolves templateRef checks without reading them from the API server.
+
+
+def _template_event(
+    kind: str, type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any
+) -> None:
+    templates: TemplateIndex = memo.templates
+    if type == "DELETED":
+        templates.remove(kind, namespace or "", name)
+        return
+    # A template that appears is resolved at once by the objects that wanted it.
+    for key in templates.put(kind, namespace or "", name, body):
+        memo.scheduler.kick(key)
+
+
+@kopf.on.event(api.GROUP, api.VERSION, "modelchecktemplates")
+async def check_template_event(
+    type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    _template_event(TEMPLATE_KIND, type, body, namespace, name, memo)
+
+
+@kopf.on.event(api.GROUP, api.VERSION, "clustermodelchecktemplates")
+async def cluster_check_template_event(
+    type: str | None, body: kopf.Body, name: str, memo: Any, **_: Any
+) -> None:
+    _template_event(CLUSTER_TEMPLATE_KIND, type, body, None, name, memo)
