@@ -179,6 +179,44 @@ def test_a_missing_template_is_a_condition_and_an_event(
     assert cluster.status(MD).get("phase") == "Invalid"
 
 
+def test_a_template_that_appears_later_is_resolved_when_it_appears(
+    library: ControlPlane,
+    cluster: Cluster,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    exporter: SyntheticModelExporter,
+) -> None:
+    """An invalid spec is looked at again only every 5 minutes (RESYNC): resolving within
+    seconds of the template's creation shows the watch delivered it and kicked the
+    object that named it."""
+    model = cluster.namespace
+    exporter.set(model, "v1", accuracy=0.95)
+    spec = accuracy_spec(prometheus.url, model, "v1")
+    spec["analysis"]["checks"] = [gauge_check(model)]
+    cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=1, model_tag="v1")
+    cluster.create_md(MD, spec)
+    cluster.wait(
+        lambda: (cluster.condition(MD, "InvalidSpec") or {}).get("status") == "True",
+        15,
+        "InvalidSpec",
+    )
+    put_template(library, model, minimum=0.9)
+    cluster.wait(
+        lambda: (cluster.condition(MD, "InvalidSpec") or {}).get("status") == "False",
+        15,
+        "resolved once the template appeared",
+    )
+    cluster.wait_promoted(MD, "v1")
+
+
+def gauge_check(model: str) -> dict[str, Any]:
+    return {
+        "name": "acc",
+        "templateRef": {"name": "accuracy-gauge", "kind": "ModelCheckTemplate"},
+        "args": {"model": model},
+    }
+
+
 def test_editing_a_templates_default_threshold_changes_the_next_verdict(
     library: ControlPlane,
     cluster: Cluster,
@@ -193,13 +231,7 @@ def test_editing_a_templates_default_threshold_changes_the_next_verdict(
     exporter.set(model, "v1", accuracy=0.95)
     exporter.set(model, "v2", accuracy=0.85)
     spec = accuracy_spec(prometheus.url, model, "v1")
-    spec["analysis"]["checks"] = [
-        {
-            "name": "acc",
-            "templateRef": {"name": "accuracy-gauge", "kind": "ModelCheckTemplate"},
-            "args": {"model": model},
-        }
-    ]
+    spec["analysis"]["checks"] = [gauge_check(model)]
     cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=1, model_tag="v1")
     cluster.create_md(MD, spec)
     cluster.wait_promoted(MD, "v1")

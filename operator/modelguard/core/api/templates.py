@@ -135,7 +135,7 @@ class ModelCheckTemplateSpec(ApiModel):
     )
 
     @model_validator(mode="after")
-    def _known_placeholders(self) -> ModelCheckTemplateSpec:
+    def _consistent(self) -> ModelCheckTemplateSpec:
         if (self.query is None) == (self.proportion is None):
             raise ValueError(_ONE_FORM)
         defaults_set = self.defaults.model_dump(exclude_none=True)
