@@ -1,7 +1,9 @@
 """The modelguard demo: a local control plane, Prometheus, a synthetic model, the operator.
 
-It shows, with the real components: v1 promoted -> v2 applied -> v2's accuracy degrades
--> automatic rollback to v1 (v2 quarantined, with the evidence) -> the kill switch stops
+It shows, with the real components: the check library installed (deploy/checks/) -> v1,
+guarded by its f1-score and latency-p99 templates, promoted -> v2 applied -> v2's F1
+drops (the synthetic server's confusion-matrix counts change at run time) -> automatic
+rollback to v1 (v2 quarantined, with the evidence) -> the kill switch stops
 the model -> releasing it restores the exact replica count; then a canary act (see
 hack/demo_canary.py): v2 at 10 % -> 50 % -> promoted, v3 aborted at its first step by a
 proportion check while v2 keeps serving. Run it with hack/demo.sh.
@@ -19,11 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import demo_canary  # hack/ is on sys.path: this script's own directory
+import demo_manifests
 
 from modelguard_testenv import (
     ControlPlane,
     PrometheusServer,
     SyntheticModelExporter,
+    Traffic,
+    serving,
     wait_established,
     wait_for,
 )
@@ -60,46 +65,37 @@ def jsonpath(cp: ControlPlane, kind: str, name: str, path: str) -> str:
     return out.stdout.strip()
 
 
+# The checks guarding the model: two templates of the library (deploy/checks/), with
+# their default thresholds (f1-score: min 0.8 on 200 labelled predictions; latency-p99:
+# max 0.5 s on 100 requests). Their `model` parameter defaults to the ModelDeployment's
+# name, which is the model label here; the latency window is shortened for the demo.
+CHECKS = [
+    {"name": "f1", "templateRef": {"name": "f1-score"}},
+    {"name": "latency", "templateRef": {"name": "latency-p99"}, "args": {"window": "30s"}},
+]
+# What each version's server counts every 0.1 s (the exporter's confusion-matrix
+# counters and latency histogram): F1 0.95 and p99 0.22 s while healthy, F1 0.59 once
+# v2 degrades, at the same latency (the latency check keeps passing).
+LATENCIES = {0.02: 15, 0.05: 4, 0.2: 1}
+HEALTHY = Traffic(tp=18, fp=1, fn=1, tn=20, latencies=LATENCIES)
+DEGRADED = Traffic(tp=10, fp=6, fn=8, tn=16, latencies=LATENCIES)
+
+
 def manifest(prometheus_url: str, version: str) -> str:
-    return f"""
-apiVersion: modelguard.io/v1alpha1
-kind: ModelDeployment
-metadata: {{name: {MODEL}, namespace: {NS}}}
-spec:
-  targetRef: {{name: {MODEL}, container: server}}
-  version: {{image: "registry.local/{MODEL}:{version[1:]}.0", modelTag: "{version}"}}
-  analysis:
-    prometheus: {{url: "{prometheus_url}", timeout: 2s}}
-    interval: 2s
-    warmup: 4s
-    failureThreshold: 3
-    promoteAfter: 6s
-    noData: hold
-    checks:
-      - name: accuracy
-        query: model_accuracy{{model="{MODEL}",version="{{{{version}}}}"}}
-        min: 0.9
-  rollback: {{automatic: true, cooldown: 0s}}
-  killSwitch: {{enabled: false, mode: scaleToZero}}
-"""
+    return demo_manifests.model_deployment(
+        MODEL,
+        NS,
+        version,
+        prometheus_url,
+        checks=CHECKS,
+        timing={"interval": "2s", "warmup": "4s", "failureThreshold": 3, "promoteAfter": "6s"},
+        kill_switch=True,
+    )
 
 
-def deployment() -> str:
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {MODEL}, namespace: {NS}}}
-spec:
-  replicas: 3
-  selector: {{matchLabels: {{app: {MODEL}}}}}
-  template:
-    metadata: {{labels: {{app: {MODEL}}}}}
-    spec:
-      containers:
-        - name: server
-          image: registry.local/{MODEL}:1.0
-          env: [{{name: MODEL_VERSION, value: v1}}]
-"""
+def say(text: str) -> None:
+    """Narration: what the user is looking at, and why."""
+    print(f"    {text}", flush=True)
 
 
 def main() -> int:
@@ -111,16 +107,15 @@ def main() -> int:
         )
         with PrometheusServer([exporter.target]) as prometheus:
             prometheus.wait_for_targets()
-            exporter.set(MODEL, "v1", accuracy=0.96)
-            exporter.set(MODEL, "v2", accuracy=0.95)
             step(f"Prometheus {prometheus.url} scrapes the synthetic model every second")
 
             cp.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-            wait_established(cp, "modeldeployments.modelguard.io")
+            for plural in ("modeldeployments", "modelchecktemplates", "clustermodelchecktemplates"):
+                wait_established(cp, f"{plural}.modelguard.io")
             cp.kubectl("create", "namespace", "modelguard-system")
             cp.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
             cp.kubectl("create", "namespace", NS)
-            cp.kubectl("apply", "-f", "-", input=deployment())
+            cp.kubectl("apply", "-f", "-", input=demo_manifests.deployment(MODEL, NS, 3))
             identity = cp.service_account_credentials("modelguard-system", "modelguard")
             operator = OperatorProcess(identity.kubeconfig, workdir / "operator.log")
             operator.start()
@@ -129,7 +124,9 @@ def main() -> int:
                 f"log: {workdir / 'operator.log'}"
             )
             try:
-                run_story(cp, exporter, prometheus.url)
+                traffic = {"v1": HEALTHY, "v2": HEALTHY}
+                with serving(exporter, MODEL, traffic):
+                    run_story(cp, traffic, prometheus.url)
                 demo_canary.run(
                     cp,
                     exporter,
@@ -147,8 +144,14 @@ def main() -> int:
     return 0
 
 
-def run_story(cp: ControlPlane, exporter: SyntheticModelExporter, prometheus_url: str) -> None:
-    step("Guard the model at v1 (kubectl apply)")
+def run_story(cp: ControlPlane, traffic: dict[str, Traffic], prometheus_url: str) -> None:
+    step("Install the check library (kubectl apply -k deploy/checks/)")
+    cp.kubectl("apply", "-k", str(ROOT / "deploy" / "checks"))
+    show(cp, "kubectl", "get", "clustermodelchecktemplates")
+    say("Reusable checks: a ModelDeployment names one (templateRef) instead of spelling PromQL.")
+
+    step("Guard the model at v1 with the f1-score and latency-p99 templates (kubectl apply)")
+    say(f"v1 serves with F1 {HEALTHY.f1:.2f} (confusion-matrix counters) and p99 0.22 s")
     cp.kubectl("apply", "-f", "-", input=manifest(prometheus_url, "v1"))
     wait(
         cp,
@@ -168,8 +171,10 @@ def run_story(cp: ControlPlane, exporter: SyntheticModelExporter, prometheus_url
     )
     show(cp, "kubectl", "get", "mdep", "-n", NS)
 
-    step("v2's accuracy degrades to 0.81 (below min 0.9)")
-    exporter.set(MODEL, "v2", accuracy=0.81)
+    step(f"v2's F1 drops to {DEGRADED.f1:.2f} (the f1-score template's min is 0.8)")
+    traffic["v2"] = DEGRADED
+    say("F1 = 2tp / (2tp + fp + fn), counted since v2 went live; 3 failed evaluations in")
+    say("a row (failureThreshold) roll it back. Its latency is unchanged and keeps passing.")
     wait(
         cp,
         "rolled back to v1",
@@ -182,6 +187,7 @@ def run_story(cp: ControlPlane, exporter: SyntheticModelExporter, prometheus_url
     )
     show(cp, "kubectl", "get", "mdep", "-n", NS)
     show(cp, "modelguard", "status", MODEL, "-n", NS)
+    say("The TEMPLATE column: the check each result came from; v2 is quarantined.")
     show(cp, "modelguard", "history", MODEL, "-n", NS)
     show(
         cp,

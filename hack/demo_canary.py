@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import demo_manifests  # hack/ is on sys.path: the demo's own directory
+
 from modelguard_testenv import ControlPlane, SyntheticModelExporter
 
 MODEL = "recommender"
@@ -27,55 +29,29 @@ def manifest(prometheus_url: str, ns: str, version: str) -> str:
         labels = f'model="{MODEL}",version="{{{{version}}}}"'
         return f"sum(increase({name}{{{labels}}}[{{{{sinceStart}}}}]))"
 
-    return f"""
-apiVersion: modelguard.io/v1alpha1
-kind: ModelDeployment
-metadata: {{name: {MODEL}, namespace: {ns}}}
-spec:
-  targetRef: {{name: {MODEL}, container: server}}
-  version: {{image: "registry.local/{MODEL}:{version[1:]}.0", modelTag: "{version}"}}
-  canary:
-    steps: [10, 50]
-    stepDuration: 3s
-    readyDeadline: 60s
-    maxCanaryReplicas: 10
-  analysis:
-    prometheus: {{url: "{prometheus_url}", timeout: 2s}}
-    interval: 1s
-    warmup: 2s
-    failureThreshold: 2
-    promoteAfter: 3s
-    noData: hold
-    checks:
-      - name: accuracy
-        query: model_accuracy{{model="{MODEL}",version="{{{{version}}}}"}}
-        min: 0.9
-      - name: accuracy-vs-stable
-        proportion:
-          successQuery: '{counter("model_correct_predictions_total")}'
-          totalQuery: '{counter("model_labeled_samples_total")}'
-          margin: 0.05
-          minSamples: 200
-  rollback: {{automatic: true, cooldown: 0s}}
-"""
-
-
-def deployment(ns: str) -> str:
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {MODEL}, namespace: {ns}}}
-spec:
-  replicas: {REPLICAS}
-  selector: {{matchLabels: {{app: {MODEL}}}}}
-  template:
-    metadata: {{labels: {{app: {MODEL}}}}}
-    spec:
-      containers:
-        - name: server
-          image: registry.local/{MODEL}:1.0
-          env: [{{name: MODEL_VERSION, value: v1}}]
-"""
+    proportion = {
+        "successQuery": counter("model_correct_predictions_total"),
+        "totalQuery": counter("model_labeled_samples_total"),
+        "margin": 0.05,
+        "minSamples": 200,
+    }
+    return demo_manifests.model_deployment(
+        MODEL,
+        ns,
+        version,
+        prometheus_url,
+        checks=[
+            demo_manifests.gauge_check("accuracy", MODEL, 0.9),
+            {"name": "accuracy-vs-stable", "proportion": proportion},
+        ],
+        timing={"interval": "1s", "warmup": "2s", "failureThreshold": 2, "promoteAfter": "3s"},
+        canary={
+            "steps": [10, 50],
+            "stepDuration": "3s",
+            "readyDeadline": "60s",
+            "maxCanaryReplicas": 10,
+        },
+    )
 
 
 Step = Callable[[str], None]
@@ -120,7 +96,7 @@ def run(
 
     with exporter.feeding(MODEL, TRUE_ACCURACY, PER_TICK):
         step(f"Canary rollouts: a second model, {MODEL}, {REPLICAS} replicas at v1")
-        cp.kubectl("apply", "-f", "-", input=deployment(ns))
+        cp.kubectl("apply", "-f", "-", input=demo_manifests.deployment(MODEL, ns, REPLICAS))
         cp.kubectl("apply", "-f", "-", input=manifest(prometheus_url, ns, "v1"))
         wait(
             "v1 promoted to known good",

@@ -200,6 +200,7 @@ def build_template_crd(kind: str) -> dict[str, Any]:
         _column("Min", ".spec.defaults.min", "number"),
         _column("Max", ".spec.defaults.max", "number"),
         _column("MinSamples", ".spec.defaults.minSamples", "integer"),
+        _column("Margin", ".spec.proportion.margin", "number"),
         _column("Description", ".spec.description", "string", 1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ]

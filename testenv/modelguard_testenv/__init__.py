@@ -4,7 +4,8 @@
   and kwok with one fake Node, so Deployments really roll out (envtest-style, no Docker).
 - ``PrometheusServer``: Debian's Prometheus with a 1 s scrape/evaluation interval.
 - ``NEVER_READY``: a container image containing it gets pods that never become Ready.
-- ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly.
+- ``SyntheticModelExporter``: per-(model, version) quality metrics that tests set directly;
+  ``serving``/``Traffic``: live confusion-matrix, score and latency counts, changeable at run time.
 - ``backfill``: past metric history (OpenMetrics) written into a TSDB by promtool.
 - ``SilentServer``: accepts connections and never answers (a Prometheus that hangs).
 
@@ -28,6 +29,7 @@ from modelguard_testenv.prometheus import PrometheusServer
 from modelguard_testenv.recovery import wait_until_workloads_run
 from modelguard_testenv.silent import SilentServer
 from modelguard_testenv.stages import NEVER_READY
+from modelguard_testenv.traffic import Traffic, serving
 from modelguard_testenv.waiting import wait_for
 
 __all__ = [
@@ -44,12 +46,14 @@ __all__ = [
     "PrometheusServer",
     "SilentServer",
     "SyntheticModelExporter",
+    "Traffic",
     "UserCredentials",
     "backfill",
     "find_binary",
     "find_prometheus",
     "find_promtool",
     "openmetrics",
+    "serving",
     "wait_established",
     "wait_for",
     "wait_until_workloads_run",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Self
 from wsgiref.simple_server import WSGIServer
 
@@ -29,6 +29,24 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 # The library's PSI template names exactly these boundaries (see deploy/checks/).
 SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 CONFUSION_CELLS = ("tp", "fp", "fn", "tn")
+
+
+@contextlib.contextmanager
+def ticking(each_tick: Callable[[], None], name: str, seconds: float = 0.1) -> Iterator[None]:
+    """While in the ``with``: ``each_tick()`` every ``seconds`` in a thread of its own."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(seconds):
+            each_tick()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 class _AtomicRegistry(CollectorRegistry):
@@ -216,20 +234,13 @@ class SyntheticModelExporter(StartStop):
         0.1 s, the share ``accuracy[version]`` of them correct, as live model servers
         would count them. Every version all along: which span a query sees is its
         window's business (a proportion check's ``{{sinceStart}}``)."""
-        stop = threading.Event()
 
         def feed() -> None:
-            while not stop.wait(0.1):
-                for version, share in accuracy.items():
-                    self.add_outcomes(model, version, per_tick, per_tick * share)
+            for version, share in accuracy.items():
+                self.add_outcomes(model, version, per_tick, per_tick * share)
 
-        thread = threading.Thread(target=feed, name="outcomes", daemon=True)
-        thread.start()
-        try:
+        with ticking(feed, "outcomes"):
             yield
-        finally:
-            stop.set()
-            thread.join(timeout=5)
 
     def observe_latency(self, model: str, version: str, seconds: float, count: int = 1) -> None:
         """Record ``count`` requests that each took ``seconds``."""

@@ -29,6 +29,9 @@ def test_the_demo_runs_every_act_to_its_end() -> None:
     # Each act's waits raise when what they wait for does not happen: reaching the end
     # proves the story; these lines prove it printed what a user should look at.
     for line in (
+        # The first model, guarded by two templates of the library, rolled back on F1.
+        "f1-score",
+        "latency-p99",
         "rolled back to v1",
         "3 replicas restored",
         # The canary act, then the abort.
@@ -38,6 +41,9 @@ def test_the_demo_runs_every_act_to_its_end() -> None:
         "Done: everything was stopped and cleaned up",
     ):
         assert line in out, line
+    # The evidence names the template's check and threshold; status names the template.
+    assert re.search(r"f1: Failed \(0\.[0-7]\d* < min 0\.8", out), out[-6000:]
+    assert "ClusterModelCheckTemplate/f1-score" in out
     # The step and the weights in `modelguard status` (a snapshot: on a loaded machine
     # the canary may have reached its second step by the time the CLI reads it).
     assert re.search(r"Canary: +v2 Progressing, step [12]/2: (10|50)% desired, [\d.]+% actual", out)

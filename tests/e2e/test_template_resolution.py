@@ -1,21 +1,26 @@
 """End-to-end: the operator resolves templateRef checks against templates stored in the
 real API server (read with its own RBAC), evaluates them on the real Prometheus, and
-rolls back on their verdict; a reference to a missing template is an InvalidSpec
-condition and an Event, and an edited template counts at the next evaluation."""
+rolls back on their verdict (F1, prediction drift); a reference to a missing template is
+an InvalidSpec condition and an Event, and an edited template counts at the next
+evaluation."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelguard.core.reasons import CheckReason
 from modelguard_testenv import (
     ControlPlane,
     PrometheusServer,
     SyntheticModelExporter,
+    Traffic,
+    serving,
     wait_established,
 )
 from modelguard_testenv.operator_process import OperatorProcess
@@ -27,10 +32,12 @@ from tests.e2e.scenarios import (
     condition,
     events,
     image,
+    promote_v1,
     user_checks,
     v,
     version,
 )
+from tests.e2e.test_check_library import SCORE_BINS, psi
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +97,55 @@ def test_a_version_whose_f1_drops_below_the_templates_threshold_is_rolled_back(
     assert len(events(cluster, "RolledBack")) == 1
 
 
+# Scores per 0.1 s tick in the ten bins of the exporter's histogram: v2's moved up.
+STABLE_SCORES = (3, 5, 8, 10, 10, 8, 3, 2, 1, 0)
+DRIFTED_SCORES = (0, 1, 2, 4, 6, 9, 10, 9, 6, 3)
+
+
+def test_a_version_whose_score_distribution_shifts_is_rolled_back_by_the_psi_template(
+    library: ControlPlane,
+    cluster: Cluster,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    exporter: SyntheticModelExporter,
+) -> None:
+    """prediction-drift-psi (default max 0.2, 500 predictions) against the stable
+    version's scores over the same window: v1, the first version, has no stable version
+    to compare with and is promoted on accuracy alone; v2's shifted scores roll it back
+    although its accuracy is as good."""
+    model = cluster.namespace
+    drift = {
+        "name": "drift",
+        "templateRef": {"name": "prediction-drift-psi"},
+        "args": {"model": model},
+    }
+    spec = accuracy_spec(prometheus.url, model, "v1", extra_checks=[drift])
+
+    def scores(counts: tuple[int, ...]) -> Traffic:
+        return Traffic(scores=dict(zip(SCORE_BINS, counts, strict=True)))
+
+    traffic = {"v1": scores(STABLE_SCORES), "v2": scores(DRIFTED_SCORES)}
+    with serving(exporter, model, traffic):
+        promote_v1(cluster, exporter, spec, {"v1": 0.95, "v2": 0.95})
+        first = {c["name"]: c for c in user_checks(cluster.status(MD)["lastEvaluation"])}
+        assert first["drift"]["reason"] == CheckReason.NO_STABLE_VERSION.value
+
+        cluster.patch_spec(MD, {"version": version("v2")})
+        cluster.wait(lambda: cluster.running_version(DEPLOYMENT) == v("v2"), 10, "v2 applied")
+        cluster.wait(lambda: cluster.running_version(DEPLOYMENT) == v("v1"), 30, "rolled back")
+
+    [quarantined] = cluster.status(MD)["quarantinedVersions"]
+    assert quarantined["name"] == "v2"
+    found = re.search(r"drift: Failed \(([\d.]+) > max 0\.2\)", quarantined["reason"])
+    assert found is not None, quarantined["reason"]
+    # Each version's bins are counted in fixed shares every tick, so the shares over any
+    # window are exactly those: the PSI is the one computed here from the counts.
+    expected = psi(STABLE_SCORES, DRIFTED_SCORES)
+    assert expected > 0.2
+    assert float(found.group(1)) == pytest.approx(expected, rel=1e-5)
+    assert "accuracy" not in quarantined["reason"]  # drift alone failed it
+
+
 def counting_from_zero(cluster: Cluster, name: str) -> None:
     """Until the operator has started `name` and Prometheus has scraped its zero counts
     since: increase(...[{{sinceStart}}]) then counts from zero, whatever the timing."""
@@ -123,6 +179,44 @@ def test_a_missing_template_is_a_condition_and_an_event(
     assert cluster.status(MD).get("phase") == "Invalid"
 
 
+def test_a_template_that_appears_later_is_resolved_when_it_appears(
+    library: ControlPlane,
+    cluster: Cluster,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    exporter: SyntheticModelExporter,
+) -> None:
+    """An invalid spec is looked at again only every 5 minutes (RESYNC): resolving within
+    seconds of the template's creation shows the watch delivered it and kicked the
+    object that named it."""
+    model = cluster.namespace
+    exporter.set(model, "v1", accuracy=0.95)
+    spec = accuracy_spec(prometheus.url, model, "v1")
+    spec["analysis"]["checks"] = [gauge_check(model)]
+    cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=1, model_tag="v1")
+    cluster.create_md(MD, spec)
+    cluster.wait(
+        lambda: (cluster.condition(MD, "InvalidSpec") or {}).get("status") == "True",
+        15,
+        "InvalidSpec",
+    )
+    put_template(library, model, minimum=0.9)
+    cluster.wait(
+        lambda: (cluster.condition(MD, "InvalidSpec") or {}).get("status") == "False",
+        15,
+        "resolved once the template appeared",
+    )
+    cluster.wait_promoted(MD, "v1")
+
+
+def gauge_check(model: str) -> dict[str, Any]:
+    return {
+        "name": "acc",
+        "templateRef": {"name": "accuracy-gauge", "kind": "ModelCheckTemplate"},
+        "args": {"model": model},
+    }
+
+
 def test_editing_a_templates_default_threshold_changes_the_next_verdict(
     library: ControlPlane,
     cluster: Cluster,
@@ -137,13 +231,7 @@ def test_editing_a_templates_default_threshold_changes_the_next_verdict(
     exporter.set(model, "v1", accuracy=0.95)
     exporter.set(model, "v2", accuracy=0.85)
     spec = accuracy_spec(prometheus.url, model, "v1")
-    spec["analysis"]["checks"] = [
-        {
-            "name": "acc",
-            "templateRef": {"name": "accuracy-gauge", "kind": "ModelCheckTemplate"},
-            "args": {"model": model},
-        }
-    ]
+    spec["analysis"]["checks"] = [gauge_check(model)]
     cluster.create_deployment(DEPLOYMENT, image("v1"), replicas=1, model_tag="v1")
     cluster.create_md(MD, spec)
     cluster.wait_promoted(MD, "v1")

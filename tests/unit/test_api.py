@@ -551,6 +551,13 @@ CEL_VIOLATIONS: dict[tuple[str, str], tuple[Mutation, tuple[str | int, ...]]] = 
     ),
     (
         ".spec.analysis.checks[]",
+        "margin is for a templateRef check (a proportion check sets its own)",
+    ): (
+        _set("analysis.checks.0.margin", 0.1),
+        ("analysis", "checks", 0),
+    ),
+    (
+        ".spec.analysis.checks[]",
         "a proportion check takes no min, max, maxDrop, maxIncrease, baselineQuery, "
         "samplesQuery or minSamples (see proportion.minSamples)",
     ): (_proportion(maxDrop=0.1), ("analysis", "checks", 2)),

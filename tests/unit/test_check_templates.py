@@ -192,7 +192,13 @@ def test_template_crd_scope_and_columns(kind: str, scope: str) -> None:
     assert columns["Metric"] == ".spec.metric"
     assert columns["Min"] == ".spec.defaults.min"
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert set(spec["required"]) == {"metric", "query"}
+    assert columns["Margin"] == ".spec.proportion.margin"
+    assert set(spec["required"]) == {"metric"}  # query or proportion: CEL says which
+    assert [r["message"] for r in spec["x-kubernetes-validations"]] == [
+        "a template holds exactly one of query and proportion",
+        "a proportion template takes no baselineQuery, samplesQuery or defaults "
+        "(its margin and minSamples are in proportion)",
+    ]
     rules = spec["properties"]["params"]["items"]["x-kubernetes-validations"]
     assert [r["message"] for r in rules] == [
         "a parameter cannot be named like an operator placeholder"
@@ -202,3 +208,94 @@ def test_template_crd_scope_and_columns(kind: str, scope: str) -> None:
 def test_readers_without_a_cluster_refuse_a_template_check() -> None:
     with pytest.raises(ValueError, match="check 'f1': templateRef needs a cluster to resolve"):
         parse_offline_spec(TEMPLATE_SPEC)
+
+
+# --------------------------------------------------------------------------- proportion form
+
+
+def _counter(name: str) -> str:
+    labels = 'model="{{model}}",version="{{version}}"'
+    return f"sum(increase({name}{{{labels}}}[{{{{sinceStart}}}}]))"
+
+
+PROPORTION_TEMPLATE = ModelCheckTemplateSpec.model_validate(
+    {
+        "metric": "AccuracyVsStable",
+        "params": [{"name": "model"}],
+        "proportion": {
+            "successQuery": _counter("correct_total"),
+            "totalQuery": _counter("labelled_total"),
+            "margin": 0.02,
+            "alpha": 0.01,
+            "minSamples": 200,
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("own", "margin", "min_samples"),
+    [({}, 0.02, 200), ({"margin": 0.05}, 0.05, 200), ({"minSamples": 500}, 0.02, 500)],
+    ids=["template-defaults", "own-margin", "own-min-samples"],
+)
+def test_a_proportion_template_resolves_into_a_proportion_check(
+    own: dict[str, Any], margin: float, min_samples: int
+) -> None:
+    check = resolve_check(templated(args={"model": 'm"x'}, **own), PROPORTION_TEMPLATE)
+    assert check.query is None and check.template_ref is None
+    arms = check.proportion
+    assert arms is not None
+    assert (arms.margin, arms.min_samples, arms.alpha) == (margin, min_samples, 0.01)
+    # The arg escaped, the operator's placeholders left for each arm's rendering.
+    assert arms.success_query == (
+        'sum(increase(correct_total{model="m\\"x",version="{{version}}"}[{{sinceStart}}]))'
+    )
+    assert arms.total_query.startswith('sum(increase(labelled_total{model="m\\"x"')
+
+
+@pytest.mark.parametrize(
+    ("check", "template", "message"),
+    [
+        (
+            templated(args={"model": "m"}, min=0.9, maxDrop=0.1),
+            PROPORTION_TEMPLATE,
+            "is a proportion template: it takes margin and minSamples, not min, maxDrop",
+        ),
+        (templated(args={"model": "m"}, margin=0.1), TEMPLATE, "margin is for proportion"),
+        (templated(margin=0.1), PROPORTION_TEMPLATE, "needs argument 'model'"),
+    ],
+    ids=["bounds-on-proportion", "margin-on-query", "missing-arg"],
+)
+def test_proportion_template_problems_name_what_is_wrong(
+    check: Check, template: ModelCheckTemplateSpec, message: str
+) -> None:
+    with pytest.raises(TemplateResolutionError, match=message):
+        resolve_check(check, template)
+
+
+ARMS = {"successQuery": 'a{v="{{version}}"}', "totalQuery": 'b{v="{{version}}"}', "margin": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"query": "up", "proportion": ARMS}, "exactly one of query and proportion"),
+        ({}, "exactly one of query and proportion"),
+        ({"proportion": ARMS, "samplesQuery": "up"}, "a proportion template takes no"),
+        ({"proportion": ARMS, "defaults": {"min": 0.9}}, "a proportion template takes no"),
+        (
+            {"proportion": {**ARMS, "totalQuery": 'b{v="{{version}}",m="{{mdl}}"}'}},
+            "proportion.totalQuery uses undeclared placeholder",
+        ),
+        ({"proportion": {**ARMS, "totalQuery": "b"}}, "must use {{version}}"),
+    ],
+    ids=["both", "neither", "samples-query", "defaults", "undeclared", "no-version"],
+)
+def test_bad_proportion_templates_are_rejected(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        ModelCheckTemplateSpec.model_validate({"metric": "M", **raw})
+
+
+def test_a_margin_needs_a_template_ref() -> None:
+    with pytest.raises(ValidationError, match="margin is for a templateRef check"):
+        Check.model_validate({"name": "c", "query": "up", "min": 1, "margin": 0.1})

@@ -37,6 +37,7 @@ from modelguard.adapters.kube import KubeAdapter, load_api_client
 from modelguard.adapters.lease import KubeLeases
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
+from modelguard.core.api.templates import CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND
 from modelguard.core.guarded import guarded_by, kill_switch_state
 from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
@@ -46,6 +47,7 @@ from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
 from modelguard.runtime.sharding import ShardKube
+from modelguard.runtime.template_index import TemplateIndex
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     kube = _kube(config, kube_pool)
     notifier = Notifier(kube)
-    reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act)
+    templates = TemplateIndex(kube)
+    memo.templates = templates
+    reconciler = Reconciler(
+        kube,
+        metrics,
+        dry_run=config.dry_run,
+        notifier=notifier,
+        gate=may_act,
+        templates=templates,
+    )
     scheduler = Scheduler(
         reconciler.reconcile,
         concurrency=config.concurrency,
@@ -257,6 +268,7 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
         # delete with anything left to restore is held by our finalizer and came as an
         # update with deletionTimestamp (the reconcile's teardown), never as this.
         scheduler.forget(key)
+        memo.templates.forget(key)
         # No reconcile follows a deletion: its per-object series go now.
         telemetry.forget(*key)
         return
@@ -306,3 +318,33 @@ async def deployment_event(
 @kopf.on.event("", "v1", "services", when=_guarded("service"))
 async def service_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     memo.scheduler.kick_guards("service", namespace or "", name)
+
+
+# Check templates: every replica keeps them in memory (runtime.template_index), so that a
+# reconcile resolves templateRef checks without reading them from the API server.
+
+
+def _template_event(
+    kind: str, type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any
+) -> None:
+    templates: TemplateIndex = memo.templates
+    if type == "DELETED":
+        templates.remove(kind, namespace or "", name)
+        return
+    # A template that appears is resolved at once by the objects that wanted it.
+    for key in templates.put(kind, namespace or "", name, body):
+        memo.scheduler.kick(key)
+
+
+@kopf.on.event(api.GROUP, api.VERSION, "modelchecktemplates")
+async def check_template_event(
+    type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    _template_event(TEMPLATE_KIND, type, body, namespace, name, memo)
+
+
+@kopf.on.event(api.GROUP, api.VERSION, "clustermodelchecktemplates")
+async def cluster_check_template_event(
+    type: str | None, body: kopf.Body, name: str, memo: Any, **_: Any
+) -> None:
+    _template_event(CLUSTER_TEMPLATE_KIND, type, body, None, name, memo)

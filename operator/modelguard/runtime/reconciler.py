@@ -69,6 +69,7 @@ from modelguard.core.workload import (
 from modelguard.runtime import acting, telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
+from modelguard.runtime.template_index import TemplateIndex, named_by
 from modelguard.runtime.templates import Origins, resolve_spec, tag
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,11 @@ class Reconciler:
         dry_run: bool = False,
         notifier: Notifier | None = None,
         gate: Callable[[], bool] = _always,
+        templates: TemplateIndex | None = None,
     ) -> None:
         self._kube = kube
+        # Watched check templates (runtime.handlers feeds it); without: read per reconcile.
+        self._templates = templates
         self._notifier = notifier  # webhooks told about decisions once acted on
         self._gate = gate  # whether this replica may act now (it leads)
         self._dry_run = dry_run  # decide and record everything, write no workload
@@ -232,7 +236,12 @@ class Reconciler:
         """The spec with its templateRef checks resolved (a missing template is a
         ValueError, reported like any invalid spec)."""
         spec = parse_spec(body.get("spec"))
-        return await resolve_spec(self._kube, body["metadata"]["namespace"], spec)
+        namespace = body["metadata"]["namespace"]
+        if self._templates is None:
+            return await resolve_spec(self._kube, namespace, spec)
+        # Before resolving: a template missing now kicks this object when it appears.
+        self._templates.refer((namespace, body["metadata"]["name"]), named_by(namespace, spec))
+        return await resolve_spec(self._templates, namespace, spec)
 
     async def _invalid(
         self, body: dict[str, Any], status: ModelDeploymentStatus, message: str

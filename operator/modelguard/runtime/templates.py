@@ -1,29 +1,39 @@
 """Resolving a spec's templateRef checks at reconcile time (the reading; the resolving
 itself is pure: core.templates).
 
-Templates are read at every reconcile that parses the spec: one GET per distinct
-template named, so an edited template takes effect on the next evaluation without a
-watch or a cache to invalidate. A missing template, an unreadable one, or args that do
-not fit it raise TemplateResolutionError (a ValueError), which the reconciler reports
-like any other invalid spec: a condition and an Event, and the kill switch still obeyed.
+Templates are read at every reconcile that parses the spec, from the watch-fed
+runtime.template_index in the operator (no API request; an edited template counts at
+the next evaluation), or straight from the API server when no index is given. A missing
+template, an unreadable one, or args that do not fit it raise TemplateResolutionError
+(a ValueError), which the reconciler reports like any other invalid spec: a condition
+and an Event, and the kill switch still obeyed.
 """
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from modelguard.core.api import CheckResult, ModelDeploymentSpec
 from modelguard.core.api.checks import TemplateKind
 from modelguard.core.api.templates import ModelCheckTemplateSpec
-from modelguard.core.ports import Workloads
 from modelguard.core.templates import TemplateResolutionError, resolve_checks
 
 # check name -> "Kind/name" of the template it came from
 Origins = dict[str, str]
 
 
+class TemplateReader(Protocol):
+    """Where templates are read: the Workloads port, or the index (template_index)."""
+
+    async def read_check_template(
+        self, namespace: str, kind: str, name: str
+    ) -> dict[str, Any] | None: ...
+
+
 async def resolve_spec(
-    kube: Workloads, namespace: str, spec: ModelDeploymentSpec
+    kube: TemplateReader, namespace: str, spec: ModelDeploymentSpec
 ) -> tuple[ModelDeploymentSpec, Origins]:
     """`spec` with every templateRef check replaced by the concrete check it stands for,
     and where each came from (unchanged, and no call, when no check names a template)."""

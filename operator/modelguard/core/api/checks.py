@@ -111,6 +111,7 @@ _TEMPLATE_QUERIES = (
     "a templateRef check takes its queries from the template: no baselineQuery or samplesQuery"
 )
 _ARGS_NEED_TEMPLATE = "args need a templateRef"
+_MARGIN_NEEDS_TEMPLATE = "margin is for a templateRef check (a proportion check sets its own)"
 
 _NOT_WITH_PROPORTION = (
     *("min", "max", "max_drop", "max_increase"),
@@ -138,6 +139,11 @@ class Check(ApiModel):
                     _TEMPLATE_QUERIES,
                 ),
                 cel("!has(self.args) || has(self.templateRef)", _ARGS_NEED_TEMPLATE, ".args"),
+                cel(
+                    "!has(self.margin) || has(self.templateRef)",
+                    _MARGIN_NEEDS_TEMPLATE,
+                    ".margin",
+                ),
                 cel(
                     "!has(self.proportion) || !(has(self.min) || has(self.max) || "
                     "has(self.maxDrop) || has(self.maxIncrease) || has(self.baselineQuery) "
@@ -193,6 +199,13 @@ class Check(ApiModel):
         max_length=16,
         description="Values of the template's parameters (escaped like {{version}}).",
     )
+    margin: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="With a templateRef to a proportion template: its margin instead of "
+        "the template's.",
+    )
     min: float | None = Field(default=None, description="Fail when the value is below this.")
     max: float | None = Field(default=None, description="Fail when the value is above this.")
     baseline_query: str | None = Field(
@@ -228,6 +241,8 @@ class Check(ApiModel):
             raise ValueError(_TEMPLATE_QUERIES)
         if self.args is not None and self.template_ref is None:
             raise ValueError(_ARGS_NEED_TEMPLATE)
+        if self.margin is not None and self.template_ref is None:
+            raise ValueError(_MARGIN_NEEDS_TEMPLATE)
         if self.template_ref is not None:
             return self  # the thresholds are checked once resolved (core.templates)
         if self.proportion is not None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelguard.core.api.base import GROUP, VERSION, ApiModel, cel
+from modelguard.core.api.checks import ProportionCheck
 from modelguard.core.promql import PLACEHOLDERS, placeholders_in
 
 TEMPLATE_KIND = "ModelCheckTemplate"
@@ -67,7 +68,35 @@ class CheckDefaults(ApiModel):
     min_samples: int | None = Field(default=None, ge=0)
 
 
+_ONE_FORM = "a template holds exactly one of query and proportion"
+_PROPORTION_ALONE = (
+    "a proportion template takes no baselineQuery, samplesQuery or defaults "
+    "(its margin and minSamples are in proportion)"
+)
+_DEFAULTS_SET = (
+    "has(self.defaults) && (has(self.defaults.min) || has(self.defaults.max) || "
+    "has(self.defaults.maxDrop) || has(self.defaults.maxIncrease) || "
+    "has(self.defaults.minSamples))"
+)
+
+
 class ModelCheckTemplateSpec(ApiModel):
+    """One check's queries: a query (with baseline and samples queries and default
+    thresholds), or a proportion check's two queries and test settings."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.query) != has(self.proportion)", _ONE_FORM),
+                cel(
+                    "!has(self.proportion) || !(has(self.baselineQuery) || "
+                    f"has(self.samplesQuery) || ({_DEFAULTS_SET}))",
+                    _PROPORTION_ALONE,
+                ),
+            ]
+        }
+    )
+
     metric: str = Field(
         min_length=1, max_length=63, description="What the check measures (F1, LatencyP99 ...)."
     )
@@ -78,8 +107,16 @@ class ModelCheckTemplateSpec(ApiModel):
         description="Named parameters of the queries.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    query: str = Field(
-        min_length=1, max_length=4096, description="PromQL returning one value for {{version}}."
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="PromQL returning one value for {{version}}.",
+    )
+    proportion: ProportionCheck | None = Field(
+        default=None,
+        description="Instead of query: a proportion check (successQuery, totalQuery, "
+        "margin ...); a check naming the template may set its own margin and minSamples.",
     )
     baseline_query: str | None = Field(
         default=None,
@@ -98,7 +135,14 @@ class ModelCheckTemplateSpec(ApiModel):
     )
 
     @model_validator(mode="after")
-    def _known_placeholders(self) -> ModelCheckTemplateSpec:
+    def _consistent(self) -> ModelCheckTemplateSpec:
+        if (self.query is None) == (self.proportion is None):
+            raise ValueError(_ONE_FORM)
+        defaults_set = self.defaults.model_dump(exclude_none=True)
+        if self.proportion is not None and (
+            self.baseline_query is not None or self.samples_query is not None or defaults_set
+        ):
+            raise ValueError(_PROPORTION_ALONE)
         names = [p.name for p in self.params]
         if len(names) != len(set(names)):
             raise ValueError("parameter names must be unique")
@@ -113,10 +157,13 @@ class ModelCheckTemplateSpec(ApiModel):
 
     def queries(self) -> dict[str, str]:
         """The template's queries by field name (camelCase, as users write them)."""
+        arms = self.proportion
         fields = {
             "query": self.query,
             "baselineQuery": self.baseline_query,
             "samplesQuery": self.samples_query,
+            "proportion.successQuery": arms.success_query if arms else None,
+            "proportion.totalQuery": arms.total_query if arms else None,
         }
         return {k: v for k, v in fields.items() if v is not None}
 
