@@ -269,6 +269,7 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
         # update with deletionTimestamp (the reconcile's teardown), never as this.
         scheduler.forget(key)
         memo.templates.forget(key)
+        memo.notifier.forget(key)
         # No reconcile follows a deletion: its per-object series go now.
         telemetry.forget(*key)
         return
