@@ -1,0 +1,106 @@
+"""The shared Prometheus pool against a real Prometheus, counted by Prometheus itself:
+its own /metrics say how many query requests it served
+(`prometheus_http_requests_total{handler="/api/v1/query"}`) and how many connections it
+accepted (`net_conntrack_listener_conn_accepted_total`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelguard.adapters.prometheus_pool import PrometheusPool
+from modelguard.core.ports import QueryResult
+from modelguard_testenv import PrometheusServer
+
+pytestmark = pytest.mark.e2e
+
+
+def served(prometheus: PrometheusServer, metric: str, **labels: str) -> float:
+    """The sum of one counter of Prometheus' own /metrics over the series with `labels`."""
+    with urllib.request.urlopen(f"{prometheus.url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == metric and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def query_requests(prometheus: PrometheusServer) -> float:
+    return served(prometheus, "prometheus_http_requests_total", handler="/api/v1/query")
+
+
+async def ask_all(
+    pool: PrometheusPool, url: str, asks: list[tuple[str, str | None]]
+) -> list[QueryResult]:
+    """Every (query, token) asked at once, each by a source of its own (one evaluation)."""
+    return list(await asyncio.gather(*(pool.source(url, 10, t).query(q) for q, t in asks)))
+
+
+async def test_one_request_serves_twenty_identical_queries(prometheus: PrometheusServer) -> None:
+    now = time.time()  # one instant for every ask: the tick cannot turn between them
+    pool = PrometheusPool(clock=lambda: now)
+    before = query_requests(prometheus)
+    try:
+        results = await ask_all(pool, prometheus.url, [("vector(0.25)", None)] * 20)
+    finally:
+        await pool.close()
+    assert [(r.value, r.error) for r in results] == [(0.25, None)] * 20
+    assert query_requests(prometheus) - before == 1
+    assert (pool.stats.queries, pool.stats.requests) == (20, 1)
+
+
+async def test_other_queries_and_tokens_are_requests_of_their_own(
+    prometheus: PrometheusServer,
+) -> None:
+    now = time.time()
+    pool = PrometheusPool(clock=lambda: now)
+    asks: list[tuple[str, str | None]] = [(f"vector({i})", None) for i in range(5)]
+    asks += [("vector(0)", "another-token")]  # Prometheus ignores it; the key does not
+    before = query_requests(prometheus)
+    try:
+        results = await ask_all(pool, prometheus.url, asks)
+    finally:
+        await pool.close()
+    assert [r.value for r in results] == [0, 1, 2, 3, 4, 0]
+    assert query_requests(prometheus) - before == 6
+
+
+async def test_evaluations_one_after_another_reuse_one_connection(
+    prometheus: PrometheusServer,
+) -> None:
+    pool = PrometheusPool(tick=0)  # no sharing: ten requests
+    accepted = served(prometheus, "net_conntrack_listener_conn_accepted_total")
+    before = query_requests(prometheus)
+    try:
+        for i in range(10):
+            source = pool.source(prometheus.url, 10, None)
+            assert (await source.query(f"vector({i})")).value == i
+            source.close()
+        # Prometheus counts the connection when it accepts it: our /metrics reads open
+        # connections too (urllib, one each), so count around them.
+        opened = served(prometheus, "net_conntrack_listener_conn_accepted_total") - accepted
+    finally:
+        await pool.close()
+    assert query_requests(prometheus) - before == 10
+    # The pool's one connection and this read's (a scrape of its own that reconnected
+    # may add one); a connection per evaluation would be 11.
+    assert opened <= 3, opened
+
+
+async def test_bad_promql_through_the_pool_is_still_a_spec_problem(
+    prometheus: PrometheusServer,
+) -> None:
+    pool = PrometheusPool()
+    try:
+        result = await pool.source(prometheus.url, 10, None).query('up{job="x"')
+    finally:
+        await pool.close()
+    assert result.invalid_query
+    assert result.error is not None and result.error.startswith("bad PromQL: ")
