@@ -63,13 +63,14 @@ async def test_other_queries_and_tokens_are_requests_of_their_own(
     pool = PrometheusPool(clock=lambda: now)
     asks: list[tuple[str, str | None]] = [(f"vector({i})", None) for i in range(5)]
     asks += [("vector(0)", "another-token")]  # Prometheus ignores it; the key does not
+    asks += [("vector(1) + vector(2)", None)]  # '+' reaches Prometheus as a plus
     before = query_requests(prometheus)
     try:
         results = await ask_all(pool, prometheus.url, asks)
     finally:
         await pool.close()
-    assert [r.value for r in results] == [0, 1, 2, 3, 4, 0]
-    assert query_requests(prometheus) - before == 6
+    assert [r.value for r in results] == [0, 1, 2, 3, 4, 0, 3]
+    assert query_requests(prometheus) - before == 7
 
 
 async def test_evaluations_one_after_another_reuse_one_connection(

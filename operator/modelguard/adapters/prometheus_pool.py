@@ -85,6 +85,7 @@ class PrometheusPool:
         self._clients: dict[str, PrometheusClient] = {}
         self._flights: dict[FlightKey, _Flight] = {}
         self._answers: dict[FlightKey, tuple[float, QueryResult]] = {}
+        self._next_sweep = 0.0
         self.stats = PoolStats()
 
     def source(self, url: str, timeout: float, token: str | None) -> PooledSource:
@@ -148,9 +149,12 @@ class PrometheusPool:
         if self._flights.get(key) is flight:
             del self._flights[key]
         now = self._monotonic()
-        # Forget what has expired, so the memo holds about one tick of answers.
-        for old in [k for k, (until, _) in self._answers.items() if until <= now]:
-            del self._answers[old]
+        if now >= self._next_sweep:
+            # Forget what has expired, at most once a tick (a sweep per answer would cost
+            # a fleet's worth of keys each time): the memo holds about two ticks' answers.
+            for old in [k for k, (until, _) in self._answers.items() if until <= now]:
+                del self._answers[old]
+            self._next_sweep = now + self._tick
         if task.cancelled() or task.exception() is not None:
             return
         result = task.result()
