@@ -1,7 +1,8 @@
 """The shared Prometheus pool against a real Prometheus, counted by Prometheus itself:
 its own /metrics say how many query requests it served
 (`prometheus_http_requests_total{handler="/api/v1/query"}`) and how many connections it
-accepted (`net_conntrack_listener_conn_accepted_total`).
+accepted (`net_conntrack_listener_conn_accepted_total`); and the real operator counts
+what its evaluations asked against what it sent.
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelguard.adapters.prometheus_pool import PrometheusPool
 from modelguard.core.ports import QueryResult
-from modelguard_testenv import PrometheusServer
+from modelguard_testenv import PrometheusServer, SyntheticModelExporter, UserCredentials
+from modelguard_testenv.operator_process import OperatorProcess
+from tests.e2e.cluster import Cluster
+from tests.e2e.scenarios import MD, accuracy_spec, promote_v1, user_checks
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +111,61 @@ async def test_bad_promql_through_the_pool_is_still_a_spec_problem(
         await pool.close()
     assert result.invalid_query
     assert result.error is not None and result.error.startswith("bad PromQL: ")
+
+
+@pytest.fixture
+def metered(
+    operator_identity: UserCredentials, namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """The operator with its /metrics port."""
+    process = OperatorProcess(
+        operator_identity.kubeconfig, tmp_path / "op.log", namespaces=[namespace], metrics=True
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def operator_counters(operator: OperatorProcess) -> tuple[float, float]:
+    """(queries asked, HTTP requests sent) from the operator's own /metrics."""
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return (
+        found.get("modelguard_prometheus_queries_total", 0.0),
+        found.get("modelguard_prometheus_requests_total", 0.0),
+    )
+
+
+def test_the_operator_sends_two_checks_of_one_query_once_and_counts_it(
+    cluster: Cluster,
+    metered: OperatorProcess,
+    prometheus: PrometheusServer,
+    exporter: SyntheticModelExporter,
+) -> None:
+    spec = accuracy_spec(prometheus.url, cluster.namespace, "v1")
+    same = dict(spec["analysis"]["checks"][0], name="accuracy-again")
+    spec["analysis"]["checks"].append(same)  # the same rendered query, twice an evaluation
+    promote_v1(cluster, exporter, spec, {"v1": 0.95})
+
+    counted = cluster.wait(
+        lambda: (c := operator_counters(metered))[0] >= 10 and c,
+        timeout=30,
+        what="ten queries asked",
+    )
+    queries, requests = counted
+    assert requests > 0
+    # One request per evaluation, not two (one more if an evaluation straddled a tick).
+    assert requests <= queries / 2 + 1, counted
+    checks = user_checks(cluster.status(MD)["lastEvaluation"])
+    assert [(c["name"], c["value"]) for c in checks] == [
+        ("accuracy", 0.95),
+        ("accuracy-again", 0.95),
+    ]
