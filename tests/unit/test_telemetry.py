@@ -22,6 +22,7 @@ from modelguard.core.api import (
     VersionStatus,
 )
 from modelguard.runtime import telemetry
+from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.template_index import TemplateIndex
 from tests.unit.fakes import FakeWorkloads
 from tests.unit.test_handlers_lane import Recording, body, model_deployment_event
@@ -187,10 +188,14 @@ async def test_a_deleted_event_drops_the_series_without_a_reconcile() -> None:
     telemetry.observe(NS, NAME, status(Phase.KILLED, "v1", engaged=True))
     s = Recording()
     meta = {"namespace": NS, "name": NAME, "generation": 3}
-    memo = kopf.Memo(scheduler=s, templates=TemplateIndex(FakeWorkloads()))
+    notifier = Notifier(FakeWorkloads())
+    forgotten: list[tuple[str, str]] = []
+    notifier.forget = forgotten.append  # type: ignore[method-assign,assignment]
+    memo = kopf.Memo(scheduler=s, templates=TemplateIndex(FakeWorkloads()), notifier=notifier)
     await model_deployment_event(
         type="DELETED", body=body({"metadata": meta, "spec": {}}), memo=memo
     )
     assert s.kicks == []
     for metric in PER_OBJECT:
         assert series(metric) == {}, metric
+    assert forgotten == [(NS, NAME)]  # and its notification outcomes with them

@@ -21,7 +21,9 @@ from modelguard.core.ports import MetricsSource, QueryResult, Workloads
 
 log = logging.getLogger(__name__)
 
-# (url, timeout in seconds, bearer token) -> a source for one evaluation.
+# (url, timeout in seconds, bearer token) -> a source for one evaluation. The operator's
+# (adapters/prometheus_pool.py) is a view of one shared pool: closing it releases nothing
+# shared, and identical queries of many evaluations in one tick are sent once.
 MetricsFactory = Callable[[str, float, str | None], MetricsSource]
 
 

@@ -35,7 +35,7 @@ import kopf
 
 from modelguard.adapters.kube import KubeAdapter, load_api_client
 from modelguard.adapters.lease import KubeLeases
-from modelguard.adapters.prometheus import PrometheusMetrics
+from modelguard.adapters.prometheus_pool import PrometheusPool
 from modelguard.core import api
 from modelguard.core.api.templates import CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND
 from modelguard.core.guarded import guarded_by, kill_switch_state
@@ -82,18 +82,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         # relabelled away arrives as DELETED (forgotten below, never torn down).
         settings.watching.label_selectors[api.GROUP, api.PLURAL] = config.shard_selector
         log.info("Shard %s: ModelDeployments selected by %r", config.shard, config.shard_selector)
-    # Kubernetes and Prometheus calls run in pools of their own, sized for the concurrent
-    # reconciles (not for the CPU count), so a hanging Prometheus can hold only its own.
+    # Kubernetes calls run in a pool of threads of their own, sized for the concurrent
+    # reconciles (not for the CPU count). Prometheus queries take no thread at all
+    # (aiohttp on the loop, a bounded connection pool per endpoint), so a hanging
+    # Prometheus can hold only its own sockets.
     kube_pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="kube")
-    prometheus_pool = ThreadPoolExecutor(
-        max_workers=config.prometheus_threads, thread_name_prefix="prometheus"
-    )
     # The Lease has threads of its own: a renewal never queues behind reconciles.
     lease_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
-    memo.pools = (kube_pool, prometheus_pool, lease_pool)
-
-    def metrics(url: str, timeout: float, token: str | None) -> PrometheusMetrics:
-        return PrometheusMetrics(url, timeout, token, executor=prometheus_pool)
+    memo.pools = (kube_pool, lease_pool)
+    prometheus = PrometheusPool(
+        connections=config.prometheus_connections,
+        tick=config.prometheus_tick_seconds,
+        on_query=telemetry.PROMETHEUS_QUERIES.inc,
+        on_request=telemetry.PROMETHEUS_REQUESTS.inc,
+    )
+    memo.prometheus = prometheus
+    metrics = prometheus.source
 
     memo.leadership = None
 
@@ -219,8 +223,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.notifier.stop()  # what it had not sent is still pending in status
     if memo.leadership is not None:
         await memo.leadership.stop()
+    await memo.prometheus.close()  # nothing evaluates any more: its connections go
     for pool in memo.pools:
-        # Queries still running out a timeout are left to finish on their own.
+        # Kubernetes calls still running out a timeout are left to finish on their own.
         pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -38,10 +38,15 @@ class Settings:
     #: Decide and record everything (status, Events, logs) but write nothing to any
     #: Deployment or Service: to watch what the operator would do before trusting it.
     dry_run: bool = False
-    #: Worker threads for Prometheus queries, a pool apart from the Kubernetes one: a
-    #: Prometheus that never answers holds each thread for the whole query timeout, and
-    #: must then slow only other evaluations, never a Kubernetes call.
-    prometheus_threads: int = 16
+    #: Connections to one Prometheus endpoint at most (queries beyond wait their turn).
+    #: Prometheus queries hold no thread (aiohttp, on the event loop): a Prometheus that
+    #: never answers holds these sockets for the query timeout, never a Kubernetes call's
+    #: thread. MODELGUARD_PROMETHEUS_THREADS, the old name of this bound, still works.
+    prometheus_connections: int = 16
+    #: The resolution of "now" for Prometheus queries, and how long a result answers the
+    #: same query again: identical queries of one tick (many objects, several checks)
+    #: are sent once (adapters/prometheus_pool.py). 0 sends every query as asked.
+    prometheus_tick_seconds: float = 1.0
     #: Cap on kopf's backoffs between retries of a failed API request, watches included:
     #: after an API-server outage a watch resumes (and a kill patched meanwhile is seen)
     #: within this long of the server answering again, instead of kopf's up to 21 s.
@@ -110,8 +115,13 @@ class Settings:
             ),
             threads=int(env.get("MODELGUARD_THREADS", cls.threads)),
             dry_run=_flag("MODELGUARD_DRY_RUN", env.get("MODELGUARD_DRY_RUN", "")),
-            prometheus_threads=int(
-                env.get("MODELGUARD_PROMETHEUS_THREADS", cls.prometheus_threads)
+            prometheus_connections=int(
+                env.get("MODELGUARD_PROMETHEUS_CONNECTIONS")
+                or env.get("MODELGUARD_PROMETHEUS_THREADS")
+                or cls.prometheus_connections
+            ),
+            prometheus_tick_seconds=float(
+                env.get("MODELGUARD_PROMETHEUS_TICK_SECONDS", cls.prometheus_tick_seconds)
             ),
             kill_switch_concurrency=int(
                 env.get("MODELGUARD_KILL_SWITCH_CONCURRENCY", cls.kill_switch_concurrency)

@@ -49,6 +49,16 @@ NOTIFICATIONS_DROPPED = Counter(
     "Notifications the full queue had no room for; still pending in status, offered again "
     "by the next reconcile.",
 )
+PROMETHEUS_QUERIES = Counter(
+    "modelguard_prometheus_queries_total",
+    "Instant queries the evaluations asked of Prometheus (answered by a request, by "
+    "another's request in flight, or by an answer of the same tick).",
+)
+PROMETHEUS_REQUESTS = Counter(
+    "modelguard_prometheus_requests_total",
+    "HTTP requests actually sent to Prometheus; queries_total / requests_total is what "
+    "single flight saves.",
+)
 KILL_SWITCH_ENGAGED = Gauge(
     "modelguard_kill_switch_engaged",
     "1 while a ModelDeployment's kill switch is engaged.",
