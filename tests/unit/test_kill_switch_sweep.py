@@ -123,3 +123,12 @@ async def test_a_zero_window_turns_it_off() -> None:
     s.trigger()
     await asyncio.sleep(0)
     assert listing.calls == [] and kicks == []
+
+
+async def test_with_no_namespace_known_it_ends_after_the_window() -> None:
+    time, kicks = FakeTime(), list[Key]()
+    listing = Listing()
+    s = KillSwitchSweep(listing, list, kicks.append, window=2.0, clock=time.clock, sleep=time.sleep)
+    s.trigger()
+    await asyncio.wait_for(s._task, timeout=5)  # type: ignore[arg-type]
+    assert listing.calls == [] and time.now == 2.0

@@ -74,7 +74,10 @@ class KillSwitchSweep:
 
     async def _run(self) -> None:
         while self._until is None or self._clock() < self._until:
-            for namespace in sorted(set(self._namespaces())):
+            namespaces = sorted(set(self._namespaces()))
+            if not namespaces and self._until is None:
+                self._until = self._clock() + self._window  # nothing known: no wait for one
+            for namespace in namespaces:
                 try:
                     bodies = await self._list(namespace)
                 except Exception as exc:  # the API server may not answer yet: next round
