@@ -16,7 +16,7 @@ import asyncio
 import copy
 import itertools
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,12 +233,15 @@ class FakeWorkloads:
         finalizer: str,
         present: bool,
         resource_version: str | None = None,
+        known: Sequence[str] | None = None,
     ) -> str | None:
         body = self.models.get((namespace, name))
         if body is None:
             return None
         self._check(namespace, name, resource_version)
         meta = body["metadata"]
+        # What the caller believes the list is at that version must be what it is.
+        assert known is None or list(known) == list(meta.get("finalizers") or []), known
         finalizers = list(meta.get("finalizers") or [])
         if (finalizer in finalizers) == present:
             return None

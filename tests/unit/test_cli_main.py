@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +212,43 @@ def test_main_returns_usage_errors_instead_of_raising(capsys: pytest.CaptureFixt
     assert "--reason" in capsys.readouterr().err
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"modelguard {modelguard.__version__}"
+
+
+# --------------------------------------------------------------------------- start-up
+
+# What `modelguard kill` must not import: the offline commands' replay engine, chart and
+# Prometheus client (a few hundred ms of CPU at every start, mid-incident).
+OFFLINE_ONLY = (
+    "modelguard.cli.backtest",
+    "modelguard.cli.simulate",
+    "modelguard.cli.lint",
+    "modelguard.cli.plot",
+    "modelguard.core.replay",
+)
+
+
+def test_the_cli_imports_the_offline_commands_only_when_one_runs() -> None:
+    probe = (
+        "import sys\n"
+        "from modelguard.cli import main\n"
+        "main.build_parser()\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({OFFLINE_ONLY!r})))\n"
+    )
+    # A fresh interpreter (this test process has imported them all already), on the
+    # modelguard this test imported, whatever else the interpreter has installed.
+    source = str(Path(modelguard.__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": source},
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_offline_commands_still_parse_and_run(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli.parse_args(["lint", "-f", "/nonexistent/md.yaml"])
+    assert args.command == "lint"
+    assert cli.main(["lint", "-f", "/nonexistent/md.yaml"]) != 0  # its handler ran
+    assert "md.yaml" in capsys.readouterr().err

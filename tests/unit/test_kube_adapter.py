@@ -102,3 +102,70 @@ def test_a_refused_hpa_lookup_does_not_fail_the_engage() -> None:
     assert "list_hpas" in calls  # it was asked, and its 403 was tolerated
     assert workload.exists and workload.replicas == 3
     assert workload.autoscaler is None
+
+
+def test_an_engage_still_names_the_hpa_read_beside_the_deployment() -> None:
+    calls: list[str] = []
+    kube = adapter(calls)
+    hpa = {"metadata": {"name": "fraud-hpa"}, "spec": {"scaleTargetRef": DEPLOYMENT_REF}}
+    kube._autoscaling = HpaLister(calls, [hpa])  # type: ignore[assignment]
+    kill = {"enabled": True, "reason": "INC-1"}
+    workload = asyncio.run(kube.read_workload(NS, spec(kill), ModelDeploymentStatus()))
+    assert sorted(calls) == ["list_hpas", "read_deployment"]
+    assert workload.autoscaler == "fraud-hpa" and workload.replicas == 3
+
+
+DEPLOYMENT_REF = {"kind": "Deployment", "name": "fraud-scorer"}
+
+
+class HpaLister(Recorder):
+    def __init__(self, calls: list[str], items: list[dict[str, Any]]) -> None:
+        super().__init__(calls)
+        self.items = items
+
+    def list_namespaced_horizontal_pod_autoscaler(self, namespace: str) -> dict[str, Any]:
+        return self._call("list_hpas", {"items": self.items})
+
+
+class CustomObjects:
+    """Stands in for CustomObjectsApi: one ModelDeployment, every call recorded."""
+
+    def __init__(self, calls: list[str], finalizers: list[str]) -> None:
+        self.calls = calls
+        self.body = {"metadata": {"resourceVersion": "7", "finalizers": finalizers}}
+        self.patches: list[Any] = []
+
+    def get_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("get")
+        return self.body
+
+    def patch_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("patch")
+        self.patches.append(args[-1])
+        return {"metadata": {"resourceVersion": "8"}}
+
+
+@pytest.mark.parametrize(("known", "reads"), [(["someone/else"], []), (None, ["get"])])
+def test_a_fenced_finalizer_write_with_the_list_known_reads_nothing(
+    known: list[str] | None, reads: list[str]
+) -> None:
+    calls: list[str] = []
+    kube = adapter(calls)
+    custom = CustomObjects(calls, ["someone/else"])
+    kube._custom = custom  # type: ignore[assignment]
+    version = asyncio.run(
+        kube.set_finalizer(NS, "fraud-scorer", "modelguard.io/restore", True, "7", known)
+    )
+    assert version == "8"
+    assert calls == [*reads, "patch"]
+    # Fenced on the version, and the other finalizer kept.
+    assert custom.patches == [
+        [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+            {
+                "op": "add",
+                "path": "/metadata/finalizers",
+                "value": ["someone/else", "modelguard.io/restore"],
+            },
+        ]
+    ]

@@ -14,8 +14,9 @@ import asyncio
 import base64
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -108,6 +109,10 @@ class KubeAdapter:
     async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._thread(objects.get_model_deployment, self._custom, namespace, name)
 
+    async def list_model_deployments(self, namespace: str) -> list[dict[str, Any]]:
+        """Every ModelDeployment of `namespace`, as stored (runtime.sweep)."""
+        return await self._thread(objects.list_model_deployments, self._custom, namespace)
+
     async def write_status(
         self,
         namespace: str,
@@ -126,6 +131,7 @@ class KubeAdapter:
         finalizer: str,
         present: bool,
         resource_version: str | None = None,
+        known: Sequence[str] | None = None,
     ) -> str | None:
         return await self._thread(
             objects.set_finalizer,
@@ -135,6 +141,7 @@ class KubeAdapter:
             finalizer,
             present,
             resource_version,
+            known,
         )
 
     # ------------------------------------------------------------- workload
@@ -142,7 +149,15 @@ class KubeAdapter:
     async def read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
     ) -> Workload:
-        return await self._thread(self._read_workload, namespace, spec, status)
+        if not (spec.kill_switch.enabled and not status.kill_switch.engaged):
+            return await self._thread(self._read_workload, namespace, spec, status)
+        # An engage: the HPA look-up (for the Event only) runs beside the reads, not after
+        # them, one round trip less on the way to stopping the model.
+        workload, autoscaler = await asyncio.gather(
+            self._thread(self._read_workload, namespace, spec, status),
+            self._thread(self._autoscaler, namespace, spec.target_ref.name),
+        )
+        return replace(workload, autoscaler=autoscaler) if workload.exists else workload
 
     def _read_workload(
         self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
@@ -189,13 +204,9 @@ class KubeAdapter:
             )
         if fallback is not None and uses_fallback and switching:
             fallback_ready = self._ready_pods(namespace, fallback.selector)
-        autoscaler = None
-        if spec.kill_switch.enabled and not status.kill_switch.engaged:
-            autoscaler = self._autoscaler(namespace, spec.target_ref.name)
         return Workload(
             exists=True,
             uid=str(deployment["metadata"].get("uid", "")),
-            autoscaler=autoscaler,
             container=str(container["name"]),
             version=ModelVersion(image=container.get("image"), model_tag=tag),
             replicas=int(replicas),

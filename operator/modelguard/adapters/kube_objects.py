@@ -4,6 +4,7 @@ Plain functions of a CustomObjectsApi, run in the adapter's worker threads."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from kubernetes import client
@@ -29,6 +30,11 @@ def get_model_deployment(
             return None
         raise
     return cast(dict[str, Any], body)
+
+
+def list_model_deployments(custom: client.CustomObjectsApi, namespace: str) -> list[dict[str, Any]]:
+    listed = custom.list_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL)
+    return [dict(item) for item in cast(dict[str, Any], listed).get("items", [])]
 
 
 def write_status(
@@ -69,17 +75,25 @@ def set_finalizer(
     finalizer: str,
     present: bool,
     expected: str | None,
+    known: Sequence[str] | None = None,
 ) -> str | None:
     # A JSON patch that first tests the resourceVersion just read: the finalizer list
     # is replaced whole, so a finalizer someone else added in between must not be
     # dropped (or a removed one put back). On a conflict, read again and retry, unless
     # the caller fenced the write on the version it decided from (`expected`): then
     # the conflict is the caller's to handle, from a fresh read of its own.
+    # With `known` (the finalizers at `expected`) there is nothing to read first: the
+    # test of the resourceVersion proves the list is still that one. The engage of a
+    # kill switch adds the finalizer right before it scales, so that read was a round
+    # trip on the way to stopping the model.
     for _ in range(_FINALIZER_ATTEMPTS):
-        body = get_model_deployment(custom, namespace, name)
-        if body is None:
-            return None
-        meta = body["metadata"]
+        if expected is not None and known is not None:
+            meta: dict[str, Any] = {"resourceVersion": expected, "finalizers": list(known)}
+        else:
+            body = get_model_deployment(custom, namespace, name)
+            if body is None:
+                return None
+            meta = body["metadata"]
         if expected is not None and meta["resourceVersion"] != expected:
             raise ConflictError(f"{namespace}/{name} changed since it was read")
         finalizers = list(meta.get("finalizers") or [])

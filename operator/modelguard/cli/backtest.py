@@ -23,7 +23,7 @@ from modelguard.cli import plot, replay_view
 from modelguard.cli.errors import CliError
 from modelguard.cli.prometheus import PrometheusClient, read_token
 from modelguard.cli.session import connect
-from modelguard.cli.simulate import EXPECTATION_FAILED, add_policy_options
+from modelguard.cli.simulate import EXPECTATION_FAILED
 from modelguard.cli.specfile import SpecFile, apply_sets, parsed, read_spec_file, sweep_variants
 from modelguard.core.api import HistoryEntry, ModelDeploymentStatus
 from modelguard.core.clock import parse_rfc3339
@@ -223,47 +223,3 @@ def _print(args: argparse.Namespace, runs: list[tuple[str, Replay]], caveats: li
     if args.plot:
         plot.write(runs[0][1], args.plot)
         _err(f"chart written to {args.plot}")
-
-
-def add_command(commands: argparse._SubParsersAction[Any]) -> None:
-    bt = commands.add_parser(
-        "backtest",
-        help="replay a past window of Prometheus metrics through the operator's decisions",
-        description="What would the operator have decided? Replays a past window of "
-        "metrics through its own evaluation and decision code. Exit code 2 when --expect "
-        "is not met.",
-    )
-    bt.add_argument("-f", "--file", metavar="MD.yaml", help="the ModelDeployment")
-    bt.add_argument("--prometheus", metavar="URL", help="default: spec.analysis.prometheus.url")
-    bt.add_argument("--token-file", metavar="PATH", help="a bearer token for Prometheus")
-    bt.add_argument("--from", dest="start", metavar="T", help="window start (RFC 3339)")
-    bt.add_argument("--to", dest="end", metavar="T", help="window end (RFC 3339)")
-    bt.add_argument("--live-at", metavar="T", help="when --version went live (default: --from)")
-    bt.add_argument("--version", help="the version that went live")
-    bt.add_argument(
-        "--from-history",
-        metavar="NS/NAME",
-        help="the versions a live object's status.history records (and its spec, unless -f)",
-    )
-    bt.add_argument("--kubeconfig", help="for --from-history (default: $KUBECONFIG)")
-    bt.add_argument("--context", help="for --from-history (default: the current one)")
-    bt.add_argument(
-        "--stable-version",
-        metavar="VERSION",
-        help="what ran before it (known good: the rollback target)",
-    )
-    bt.add_argument("--step", metavar="DURATION", help="default: analysis.interval")
-    bt.add_argument(
-        "--expect", choices=["rollback", "no-rollback"], help="exit 2 unless this happens"
-    )
-    bt.add_argument("--record", metavar="FILE", help="write the fetched series (JSON)")
-    bt.add_argument("--replay", metavar="FILE", help="use a recording, no Prometheus")
-    bt.add_argument(
-        "--healthy",
-        action="append",
-        default=[],
-        metavar="VERSION",
-        help="a version known to be healthy: its rollbacks count as false (repeatable)",
-    )
-    add_policy_options(bt)
-    bt.set_defaults(handler=cmd_backtest)

@@ -183,19 +183,3 @@ def cmd_lint(args: argparse.Namespace) -> int:
         checks = len(spec.analysis.checks) if spec and spec.analysis else 0
         print(f"{path}: ok ({checks} checks)")
     return 1 if errors else 0
-
-
-def add_command(commands: argparse._SubParsersAction[Any]) -> None:
-    lint = commands.add_parser(
-        "lint",
-        help="check a ModelDeployment without a cluster (and its queries, with --prometheus)",
-        description="Everything the CRD and the operator would reject, one line per "
-        "problem; with --prometheus, each rendered query is run once now. Exit code 1 on "
-        "any error.",
-    )
-    lint.add_argument("-f", "--file", required=True, metavar="MD.yaml")
-    lint.add_argument("--prometheus", metavar="URL", help="run each rendered query once now")
-    lint.add_argument("--token-file", metavar="PATH", help="a bearer token for Prometheus")
-    lint.add_argument("--version", help="{{version}} (default: the spec's version)")
-    lint.add_argument("--stable-version", metavar="VERSION", help="{{stableVersion}}")
-    lint.set_defaults(handler=cmd_lint)

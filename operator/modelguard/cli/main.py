@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from modelguard import __version__
-from modelguard.cli import backtest, lint, simulate, switches
+from modelguard.cli import offline, switches
 from modelguard.cli import render as cli_render
 from modelguard.cli.errors import CliError
 from modelguard.cli.requests import (
@@ -184,9 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--reason", default="", help="why (recorded with the request)")
     rollback.set_defaults(handler=cmd_rollback)
 
-    simulate.add_command(commands)
-    backtest.add_command(commands)
-    lint.add_command(commands)
+    offline.add_simulate(commands)
+    offline.add_backtest(commands)
+    offline.add_lint(commands)
     return parser
 
 

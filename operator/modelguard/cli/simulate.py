@@ -9,7 +9,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from modelguard.cli import plot, replay_view
 from modelguard.cli.errors import CliError
@@ -77,36 +76,3 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for problem in failed:
         print(f"expectation failed: {problem}", file=sys.stderr)
     return EXPECTATION_FAILED if failed else 0
-
-
-def add_command(commands: argparse._SubParsersAction[Any]) -> None:
-    sim = commands.add_parser(
-        "simulate",
-        help="replay synthetic series through the operator's decision code",
-        description="Replay a scenario's synthetic series (promtool notation) through the "
-        "operator's own evaluation and decision code. Exit code 2 when the scenario's "
-        "expect: is not met.",
-    )
-    sim.add_argument("scenario", metavar="SCENARIO.yaml")
-    add_policy_options(sim)
-    sim.set_defaults(handler=cmd_simulate)
-
-
-def add_policy_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="change one spec field, e.g. analysis.failureThreshold=5 (repeatable)",
-    )
-    parser.add_argument(
-        "--sweep",
-        metavar="PATH=V1,V2,...",
-        help="compare policy variants: one replay per value, one row each",
-    )
-    parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    parser.add_argument("--full", action="store_true", help="every evaluation, no collapsed runs")
-    parser.add_argument(
-        "--plot", metavar="FILE.png", help="chart of the replay (needs modelguard[plot])"
-    )

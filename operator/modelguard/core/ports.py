@@ -6,6 +6,7 @@ Adapters implement these; tests can implement them with real servers or small fa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -136,13 +137,16 @@ class Workloads(Protocol):
         finalizer: str,
         present: bool,
         resource_version: str | None = None,
+        known: Sequence[str] | None = None,
     ) -> str | None:
         """Add or remove one finalizer of the ModelDeployment, leaving others' alone; a
         no-op when it is already so, when the object is gone, and (the API server refuses
         it) when adding to an object being deleted. Removing the last finalizer of an
         object being deleted lets the API server delete it. With a resource_version, only
         if the object still has it (else ConflictError); without, a conflict is retried on a
-        fresh read. Returns the new resourceVersion when it changed the object."""
+        fresh read. `known`: the object's finalizers at resource_version, when the caller
+        has them, so the object need not be read first. Returns the new resourceVersion
+        when it changed the object."""
         ...
 
     async def emit(self, body: ModelDeploymentBody, event: Event, name: str | None = None) -> None:

@@ -90,8 +90,9 @@ async def set_finalizer(kube: Workloads, body: dict[str, Any], *, present: bool)
     finalizers: list[str] = meta.setdefault("finalizers", [])
     if (FINALIZER in finalizers) == present:
         return
+    # The list as of that version goes along: the adapter need not read it again.
     version = await kube.set_finalizer(
-        meta["namespace"], meta["name"], FINALIZER, present, meta.get("resourceVersion")
+        meta["namespace"], meta["name"], FINALIZER, present, meta.get("resourceVersion"), finalizers
     )
     meta["resourceVersion"] = version or meta.get("resourceVersion")
     if present:

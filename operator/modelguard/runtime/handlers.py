@@ -48,6 +48,7 @@ from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
 from modelguard.runtime.sharding import ShardKube
 from modelguard.runtime.template_index import TemplateIndex
+from modelguard.runtime.sweep import KillSwitchSweep
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     memo.scheduler = scheduler
     memo.scheduler_task = scheduler.start()
+    memo.sweep = KillSwitchSweep(
+        kube.list_model_deployments,
+        scheduler.namespaces,
+        lambda key: scheduler.kick(key, urgent=True),
+        interval=config.watch_retry_seconds,
+        window=config.kill_switch_sweep_seconds,
+    )
     # A delivery's outcome is written by the object's next reconcile: kick it.
     notifier.start(kick=scheduler.kick)
     memo.notifier = notifier
     if config.leader_election:
-        memo.leadership = _leadership(config, timings, scheduler, lease_pool)
+        memo.leadership = _leadership(config, timings, scheduler, memo.sweep, lease_pool)
         memo.leadership.start()
     else:
         telemetry.LEADER.set(1)  # alone, it acts
@@ -141,6 +149,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if os.environ.get("MODELGUARD_TEST_HOOKS") == "1":
         _install_test_hooks(memo.scheduler_task)
     telemetry.serve(config.metrics_port)
+
     log.info("modelguard started", extra={"settings": repr(config)})
     if config.dry_run:
         log.warning("Dry run: decisions are recorded, nothing is written to any workload")
@@ -156,7 +165,11 @@ def _kube(config: Settings, pool: ThreadPoolExecutor) -> KubeAdapter:
 
 
 def _leadership(
-    config: Settings, timings: Timings, scheduler: Scheduler, pool: ThreadPoolExecutor
+    config: Settings,
+    timings: Timings,
+    scheduler: Scheduler,
+    sweep: KillSwitchSweep,
+    pool: ThreadPoolExecutor,
 ) -> Leadership:
     leases = KubeLeases(
         load_api_client(),
@@ -174,11 +187,18 @@ def _leadership(
     return Leadership(
         leases,
         Election(config.identity, timings),
-        on_lead=scheduler.resume,
+        on_lead=lambda: _lead(scheduler, sweep),
         on_lose=scheduler.pause,
         # As often as kopf's watches retry: both must be back for a kill after an outage.
         failure_retry=config.watch_retry_seconds,
     )
+
+
+def _lead(scheduler: Scheduler, sweep: KillSwitchSweep) -> None:
+    """This replica leads: act on everything it knows, and look for kill switches pulled
+    while it did not (after an outage, kopf's re-list would deliver them late)."""
+    scheduler.resume()
+    sweep.trigger()
 
 
 def _capped(backoffs: float | Iterable[float], cap: float) -> tuple[float, ...]:
@@ -219,6 +239,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     # Stops the loop and waits for it, then cancels and waits for the reconciles in flight;
     # only then is the Lease released, so that nothing of ours still writes when a standby
     # takes over (a rolling update then hands over within a retry period).
+    await memo.sweep.stop()
     await memo.scheduler.stop()
     await memo.notifier.stop()  # what it had not sent is still pending in status
     if memo.leadership is not None:

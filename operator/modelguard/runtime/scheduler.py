@@ -177,6 +177,11 @@ class Scheduler:
         for key in self.guards_of(kind, namespace, name):
             self.kick(key, urgent=key in self._kill_switch)
 
+    def namespaces(self) -> set[str]:
+        """Every namespace with an object the scheduler knows (runtime.sweep lists them)."""
+        known = self._due.keys() | self._urgent.keys() | self._running.keys()
+        return {key[0] for key in known | self._guarding.keys() | self._kill_switch}
+
     @property
     def size(self) -> int:
         return len(self._due.keys() | self._urgent.keys() | self._running.keys())

@@ -52,6 +52,11 @@ class Settings:
     #: within this long of the server answering again, instead of kopf's up to 21 s.
     #: There are more retries, so they span as long as kopf's (54 s) in total.
     watch_retry_seconds: float = 0.5
+    #: For this long after this replica starts to lead (at start, and after an API-server
+    #: outage), it lists the ModelDeployments itself every watch_retry_seconds and puts
+    #: each pending kill switch in the kill-switch lane, without waiting for kopf's
+    #: re-list (runtime.sweep); 0 turns it off.
+    kill_switch_sweep_seconds: float = 30.0
     #: Leader election on a Lease: every replica watches, only the holder acts. On by
     #: default, so that a second replica can never act beside the first; turn it off only
     #: for a single replica that should not need the Lease RBAC (a laptop, a test).
@@ -128,6 +133,9 @@ class Settings:
             ),
             watch_retry_seconds=float(
                 env.get("MODELGUARD_WATCH_RETRY_SECONDS", cls.watch_retry_seconds)
+            ),
+            kill_switch_sweep_seconds=float(
+                env.get("MODELGUARD_KILL_SWITCH_SWEEP_SECONDS", cls.kill_switch_sweep_seconds)
             ),
             leader_election=_flag(
                 "MODELGUARD_LEADER_ELECTION", env.get("MODELGUARD_LEADER_ELECTION", "true")
