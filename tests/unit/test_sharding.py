@@ -25,6 +25,9 @@ class Objects:
             raise ApiException(status=404, reason="Not Found")
         return self.stored[name]
 
+    def list_namespaced_custom_object(self, *args: Any, **_: Any) -> dict[str, Any]:
+        return {"items": list(self.stored.values())}
+
 
 def body(name: str, labels: dict[str, str] | None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": "ml"}
@@ -56,3 +59,17 @@ def test_only_the_shards_objects_are_read() -> None:
     catch_all._custom = Objects(stored)  # type: ignore[assignment]
     assert asyncio.run(catch_all.get_model_deployment("ml", "unlabelled")) == stored["unlabelled"]
     assert asyncio.run(catch_all.get_model_deployment("ml", "mine")) is None
+
+
+def test_the_kill_switch_sweep_lists_only_the_shards_objects() -> None:
+    """The sweep after an outage kicks pending kill switches from a LIST: another shard's
+    are that shard's to enforce."""
+    stored = {
+        "mine": body("mine", {"modelguard.io/shard": "a"}),
+        "theirs": body("theirs", {"modelguard.io/shard": "b"}),
+        "unlabelled": body("unlabelled", None),
+    }
+    kube = ShardKube(client.ApiClient(), shard="a", selector=parse("modelguard.io/shard=a"))
+    kube._custom = Objects(stored)  # type: ignore[assignment]
+    listed = asyncio.run(kube.list_model_deployments("ml"))
+    assert [b["metadata"]["name"] for b in listed] == ["mine"]

@@ -54,3 +54,13 @@ class ShardKube(KubeAdapter):
             labels,
         )
         return None
+
+    async def list_model_deployments(self, namespace: str) -> list[dict[str, Any]]:
+        # The kill-switch sweep's LIST: another shard's pending kill is that shard's to
+        # enforce, so it is never kicked here (where its reconcile would only drop it).
+        listed = await super().list_model_deployments(namespace)
+        return [
+            body
+            for body in listed
+            if self._selector.matches((body.get("metadata") or {}).get("labels") or {})
+        ]
