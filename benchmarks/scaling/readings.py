@@ -99,8 +99,11 @@ def audit_requests(
     if not path.exists():
         return counts, kills
     with path.open("rb") as handle:
-        handle.seek(offset)
-        handle.readline()  # the rest of a line the offset may have cut
+        if offset:
+            # From the byte before: if that ends a line, readline() consumes just it; if
+            # not, the rest of the line the offset cut (it finished before the window).
+            handle.seek(offset - 1)
+            handle.readline()
         for line in handle:
             event = json.loads(line)
             watch = event.get("verb") == "watch"
