@@ -81,7 +81,12 @@ class Run:
                 "kube-apiserver": audit_flags,
                 # 5000 Deployments roll out in minutes, not tens of minutes; neither is
                 # on the measured path.
-                "kube-controller-manager": faster,
+                "kube-controller-manager": [
+                    *faster,
+                    # 5 workers each by default, and each sync waits on a loaded apiserver.
+                    "--concurrent-deployment-syncs=25",
+                    "--concurrent-replicaset-syncs=25",
+                ],
                 "kube-scheduler": faster,
             }
         )
