@@ -51,7 +51,8 @@ PROMETHEUS_QUERY = "/api/v1/query"
 
 
 def git_state(directory: Path) -> str:
-    """The commit of the operator code measured, and whether its files were changed."""
+    """The checkout's commit, the last commit that changed ``directory`` (the operator
+    code measured), and whether its files differ from that."""
 
     def git(*args: str) -> str:
         done = subprocess.run(
@@ -60,8 +61,11 @@ def git_state(directory: Path) -> str:
         return done.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("log", "-1", "--format=%h", "--", ".") or "unknown"
     dirty = git("status", "--porcelain", ".")
-    return head + (" + uncommitted changes" if dirty else "")
+    return f"{head} (this directory last changed in {changed})" + (
+        " + uncommitted changes" if dirty else ""
+    )
 
 
 def loadavg() -> str:
