@@ -193,6 +193,11 @@ class Run:
             self.audit_log, wall_before, wall_after, killer.spans, offset
         )
         lag = self._lag(ops_before, ops_after)
+        reconciles = {
+            part: readings.total(ops_after, f"modelguard_reconcile_duration_seconds_{part}")
+            - readings.total(ops_before, f"modelguard_reconcile_duration_seconds_{part}")
+            for part in ("sum", "count")
+        }
         kills = killer.latencies
         total_requests = sum(requests.values())
 
@@ -223,6 +228,12 @@ class Run:
             "prometheus_queries_per_eval": per_eval(queries),
             "query_dedupe": "none possible: one distinct query per ModelDeployment",
             **lag,
+            # Where an evaluation's time goes when the operator falls behind: a reconcile
+            # waits on the API server and Prometheus, at most `concurrency` at a time.
+            "reconciles": reconciles["count"],
+            "reconcile_seconds_mean": (
+                reconciles["sum"] / reconciles["count"] if reconciles["count"] else None
+            ),
             "kills": len(kills),
             "kill_timeouts": killer.timeouts,
             "kill_p50": percentile(kills, 50) if kills else None,
