@@ -116,9 +116,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f" {r['evaluations_per_second']:.1f} evaluations/s;"
             f" interval {r['interval_seconds']} s;"
             f" kills {r['kills']} ({r['kill_timeouts']} timed out)",
-            f"- reconciles in the window: {r.get('reconciles', 0):.0f},"
-            f" mean {_f(r.get('reconcile_seconds_mean'), 3)} s each"
-            " (modelguard_reconcile_duration_seconds)",
+            f"- reconciles in the window: {r['reconciles']:.0f},"
+            f" mean {_f(r['reconcile_seconds_mean'], 3)} s each"
+            " (modelguard_reconcile_duration_seconds)"
+            if "reconciles" in r
+            else "- reconciles: not recorded by this run",
             f"- API requests per evaluation, top: {_top(r['api_requests'], r['evaluations'])}",
             f"- API requests in the window: {r['api_requests_total']:.0f}"
             f" (of them the kills' {r['api_requests_kills']:.0f})",
