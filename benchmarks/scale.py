@@ -18,6 +18,7 @@ import contextlib
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -302,8 +303,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A run in the background (nohup ... &) ignores SIGINT: SIGTERM must still stop the
+    # control plane, Prometheus and the operator on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     began = time.monotonic()
     rows: list[dict[str, Any]] = []
     with (
