@@ -47,8 +47,8 @@ from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
 from modelguard.runtime.sharding import ShardKube
-from modelguard.runtime.template_index import TemplateIndex
 from modelguard.runtime.sweep import KillSwitchSweep
+from modelguard.runtime.template_index import TemplateIndex
 
 log = logging.getLogger(__name__)
 
