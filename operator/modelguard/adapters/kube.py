@@ -105,7 +105,9 @@ class KubeAdapter:
 
     # ------------------------------------------------------------- ModelDeployments
 
-    async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get_model_deployment(
+        self, namespace: str, name: str, *, fresh: bool = False
+    ) -> dict[str, Any] | None:
         return await self._thread(objects.get_model_deployment, self._custom, namespace, name)
 
     async def write_status(
@@ -140,7 +142,12 @@ class KubeAdapter:
     # ------------------------------------------------------------- workload
 
     async def read_workload(
-        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+        self,
+        namespace: str,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        *,
+        fresh: bool = False,  # always: every read here goes to the API server
     ) -> Workload:
         return await self._thread(self._read_workload, namespace, spec, status)
 

@@ -25,6 +25,7 @@ import os
 import signal
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -36,11 +37,13 @@ from modelguard.core import api
 from modelguard.core.guarded import guarded_by, kill_switch_state
 from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
+from modelguard.runtime.cache import CachedWorkloads
 from modelguard.runtime.leadership import Leadership
 from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
+from modelguard.runtime.statuswrites import StatusWrites
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +91,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         leadership: Leadership | None = memo.leadership
         return leadership is None or leadership.leading()
 
-    kube = KubeAdapter(load_api_client(config.threads), kube_pool, instance=config.identity)
+    # Reads answered from what the watches below deliver (runtime.cache): a GET only when
+    # the cache cannot answer, and for every decision that acts.
+    memo.cache = kube = CachedWorkloads(
+        KubeAdapter(load_api_client(config.threads), kube_pool, instance=config.identity)
+    )
     notifier = Notifier(kube)
-    reconciler = Reconciler(kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act)
+    writes = StatusWrites(
+        timedelta(seconds=config.status_refresh_seconds), config.status_value_tolerance
+    )
+    reconciler = Reconciler(
+        kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act, writes=writes
+    )
     scheduler = Scheduler(
         reconciler.reconcile,
         concurrency=config.concurrency,
@@ -228,6 +240,9 @@ _ALWAYS = (None, "ADDED", "DELETED")
 async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     scheduler: Scheduler = memo.scheduler
+    # Before any kick: the reconcile it starts reads this body from the cache.
+    if (cache := _cache(memo)) is not None:
+        cache.model_event(type, body)
     if type == "DELETED":
         scheduler.forget(key)
         # No reconcile follows a deletion: its per-object series go now.
@@ -261,12 +276,28 @@ def _guarded(kind: str) -> Any:
     return when
 
 
-@kopf.on.event("apps", "v1", "deployments", when=_guarded("deployment"))
+def _cache(memo: Any) -> CachedWorkloads | None:
+    return getattr(memo, "cache", None)
+
+
+def _deployment_guarded(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> bool:
+    """An event on a Deployment nobody guards is not handled, yet what the cache read of
+    it is stale from then on: a ModelDeployment that guards it later must read it afresh."""
+    guarded = bool(_guarded("deployment")(namespace, name, memo))
+    if not guarded and (cache := _cache(memo)) is not None:
+        cache.forget_deployment(namespace or "", name or "")
+    return guarded
+
+
+@kopf.on.event("apps", "v1", "deployments", when=_deployment_guarded)
 async def deployment_event(
     type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
     scheduler: Scheduler = memo.scheduler
     namespace = namespace or ""
+    # Any new version (its status included) makes what was read of it stale.
+    if (cache := _cache(memo)) is not None:
+        cache.deployment_event(type, body)
     # Only a spec change (kubectl scale, set image: a new generation) can undo the kill
     # switch or a version; status updates (pods coming and going) cannot.
     generation = (body.get("metadata") or {}).get("generation")

@@ -294,8 +294,9 @@ class Scheduler:
             ready = sorted(
                 (due, key) for key, due in queue.items() if due <= now and key not in self._running
             )
-            for _, key in ready[: max(0, self._free(urgent))]:
+            for due, key in ready[: max(0, self._free(urgent))]:
                 del queue[key]
+                telemetry.EVALUATION_LAG.labels("start").observe((now - due).total_seconds())
                 if urgent:
                     self._due.pop(key, None)  # this run is the due one too
                 if urgent:
@@ -303,7 +304,7 @@ class Scheduler:
                     self._yield_normal()
                 self._running[key] = urgent
                 task = asyncio.create_task(
-                    self._one(key, urgent), name=f"reconcile {key[0]}/{key[1]}"
+                    self._one(key, urgent, due), name=f"reconcile {key[0]}/{key[1]}"
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -315,7 +316,7 @@ class Scheduler:
             if not urgent:
                 self._interrupt(*key)
 
-    async def _one(self, key: Key, urgent: bool) -> None:
+    async def _one(self, key: Key, urgent: bool, due: datetime) -> None:
         next_time: datetime | None
         queue = self._due
         try:
@@ -339,6 +340,8 @@ class Scheduler:
                 queue = self._urgent  # a kill that failed is retried as a kill
         finally:
             del self._running[key]
+            lag = (self._clock() - due).total_seconds()
+            telemetry.EVALUATION_LAG.labels("done").observe(lag)
         if next_time is not None:
             # min(): a kick while it ran (due now) stays due now.
             queue[key] = min(queue.get(key, next_time), next_time)

@@ -58,6 +58,14 @@ class Settings:
     lease_duration_seconds: float = 15.0
     renew_deadline_seconds: float = 10.0
     retry_period_seconds: float = 2.0
+    #: A status change that only refreshes the evaluation time (and figures within
+    #: status_value_tolerance) is written once the stored evaluation time is this old;
+    #: anything a person or a decision depends on is written at once (core.significance).
+    #: 0 writes every change. Five minutes: the resync period, and a tenth of the status
+    #: writes of a 30 s interval.
+    status_refresh_seconds: float = 300.0
+    #: Relative change of a check's value (baseline, samples) below which it is volatile.
+    status_value_tolerance: float = 0.01
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -93,6 +101,12 @@ class Settings:
             ),
             retry_period_seconds=float(
                 env.get("MODELGUARD_RETRY_PERIOD_SECONDS", cls.retry_period_seconds)
+            ),
+            status_refresh_seconds=float(
+                env.get("MODELGUARD_STATUS_REFRESH_SECONDS", cls.status_refresh_seconds)
+            ),
+            status_value_tolerance=float(
+                env.get("MODELGUARD_STATUS_VALUE_TOLERANCE", cls.status_value_tolerance)
             ),
         )
 
