@@ -34,7 +34,7 @@ from modelguard.adapters.kube import KubeAdapter, load_api_client
 from modelguard.adapters.lease import KubeLeases
 from modelguard.adapters.prometheus import PrometheusMetrics
 from modelguard.core import api
-from modelguard.core.guarded import guarded_by, kill_switch_state
+from modelguard.core.guarded import at_rest, guarded_by, kill_switch_state
 from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
 from modelguard.runtime.cache import CachedWorkloads
@@ -101,7 +101,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         timedelta(seconds=config.status_refresh_seconds), config.status_value_tolerance
     )
     reconciler = Reconciler(
-        kube, metrics, dry_run=config.dry_run, notifier=notifier, gate=may_act, writes=writes
+        kube,
+        metrics,
+        dry_run=config.dry_run,
+        notifier=notifier,
+        gate=may_act,
+        writes=writes,
+        spread=config.spread_evaluations,
     )
     scheduler = Scheduler(
         reconciler.reconcile,
@@ -110,6 +116,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         urgent_concurrency=config.kill_switch_concurrency,
         interrupt=reconciler.interrupt,
         leading=not config.leader_election,
+        spread=config.startup_spread_seconds,
     )
     memo.scheduler = scheduler
     memo.scheduler_task = scheduler.start()
@@ -253,7 +260,8 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     spec, status = body.get("spec") or {}, body.get("status") or {}
     targets = guarded_by(spec, status)
     switch = kill_switch_state(spec, status)
-    scheduler.watch(key, targets, kill_switch=switch.in_play)
+    rest = at_rest(status, kill_switch_in_play=switch.in_play)
+    scheduler.watch(key, targets, kill_switch=switch.in_play, at_rest=rest)
     # A user or GitOps changes the spec (a new generation) or the CLI's annotations, or
     # deletes the object (deletionTimestamp; held by our finalizer until restored); an
     # event that changed none of these echoes a status write, most often the operator's own.
@@ -265,7 +273,8 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     )
     if scheduler.changed("modeldeployment", *key, look) or type in _ALWAYS:
         # An engage or a release not yet done takes the kill-switch lane.
-        scheduler.kick(key, urgent=switch.pending)
+        # A listing (a restart, a watch that had to start over) spreads what is at rest.
+        scheduler.kick(key, urgent=switch.pending, listed=type is None)
 
 
 def _guarded(kind: str) -> Any:

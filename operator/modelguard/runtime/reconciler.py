@@ -63,6 +63,7 @@ from modelguard.core.decision import (
     invalid_spec,
     next_due,
     plan,
+    slot_phase,
     tag_env,
 )
 from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
@@ -121,13 +122,17 @@ class Reconciler:
         notifier: Notifier | None = None,
         gate: Callable[[], bool] = _always,
         writes: StatusWrites | None = None,
+        spread: bool = False,
     ) -> None:
+        """writes: which status changes are written (default: all); spread: evaluations
+        on each object's own slot within its interval (core.decision.timing.slot_phase)."""
         self._kube = kube
         self._notifier = notifier  # webhooks told about decisions once acted on
         self._gate = gate  # whether this replica may act now (it leads)
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
-        self._writes = writes or StatusWrites()  # default: every change is written
+        self._writes = writes or StatusWrites()
+        self._spread = spread
         self._evaluator = Evaluator(kube, metrics_factory, clock)
         # One per reconcile in flight; set by interrupt(), seen by its evaluation.
         self._interrupts: dict[tuple[str, str], asyncio.Event] = {}
@@ -191,7 +196,8 @@ class Reconciler:
             return now + RESYNC
 
         evaluation: list[CheckResult] | None = None
-        if spec.analysis is not None and analysis_due(spec, status, now):
+        phase = slot_phase(body["metadata"].get("uid") or name) if self._spread else None
+        if spec.analysis is not None and analysis_due(spec, status, now, phase):
             evaluation = await self._evaluator.evaluate_unless(
                 interrupted, body, spec.analysis, status, namespace, name
             )
@@ -234,7 +240,7 @@ class Reconciler:
             if not decided.actions or self._dry_run:
                 break  # in dry run, looking again would observe the same workload
         telemetry.observe(namespace, name, status)
-        due = min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
+        due = min(next_due(spec, status, self._clock(), phase), self._clock() + RESYNC)
         if self._dry_run and decided.actions:
             due = max(due, self._clock() + DRY_RUN_RECHECK)
         return due

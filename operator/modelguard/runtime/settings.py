@@ -66,6 +66,14 @@ class Settings:
     status_refresh_seconds: float = 300.0
     #: Relative change of a check's value (baseline, samples) below which it is volatile.
     status_value_tolerance: float = 0.01
+    #: Each object's evaluations fall on its own slot within its interval (a stable
+    #: phase from its uid), so a thousand objects created together, or an operator
+    #: restart, spread over the interval instead of coming due in the same second. The
+    #: first evaluation after the warmup may then wait up to one interval.
+    spread_evaluations: bool = True
+    #: After a restart or a change of leader, objects with nothing under way get their
+    #: first reconcile within this many seconds (a stable offset each), not all at once.
+    startup_spread_seconds: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -104,6 +112,12 @@ class Settings:
             ),
             status_refresh_seconds=float(
                 env.get("MODELGUARD_STATUS_REFRESH_SECONDS", cls.status_refresh_seconds)
+            ),
+            spread_evaluations=_flag(
+                "MODELGUARD_SPREAD_EVALUATIONS", env.get("MODELGUARD_SPREAD_EVALUATIONS", "true")
+            ),
+            startup_spread_seconds=float(
+                env.get("MODELGUARD_STARTUP_SPREAD_SECONDS", cls.startup_spread_seconds)
             ),
             status_value_tolerance=float(
                 env.get("MODELGUARD_STATUS_VALUE_TOLERANCE", cls.status_value_tolerance)
