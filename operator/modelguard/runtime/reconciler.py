@@ -26,12 +26,11 @@ object since (another replica that leads now, or a user), so the decision is dro
 never acted on, and the reconcile starts again from a fresh read. And right before it
 writes or acts, the reconcile asks `gate` whether this replica still leads.
 
-Reads may come from the watch cache (runtime.cache); a decision that acts is made on
-fresh reads only: when a plan from cached reads has actions, the object is read from the
-API server (a new version: decided again from scratch, as after a 409) and the workload
-too, and the pass is planned again with the same evaluation. Status changes that only
-refresh volatile fields are held back (runtime.statuswrites, core.significance); one that
-goes with actions never is.
+Reads may come from the watch cache (runtime.cache), but a decision that acts is made on
+fresh reads only: a plan from cached reads that has actions is planned again, with the
+same evaluation, after the object (a new version: decide again, as after a 409) and the
+workload are read from the API server. Status changes of only volatile fields are held
+back (runtime.statuswrites); a status that goes with actions never is.
 """
 
 from __future__ import annotations
@@ -264,16 +263,8 @@ class Reconciler:
             decided = plan(spec, status, meta.get("generation"), observed, self._clock())
             if fresh or not decided.actions:
                 return decided, fresh
-            await self._confirm(body)
+            await acting.confirm(self._kube, body)
             fresh = True
-
-    async def _confirm(self, body: dict[str, Any]) -> None:
-        """The object is still the version the decision was made on, else ConflictError."""
-        meta = body["metadata"]
-        current = await self._kube.get_model_deployment(meta["namespace"], meta["name"], fresh=True)
-        version = (current or {}).get("metadata", {}).get("resourceVersion")
-        if current is None or version != meta.get("resourceVersion"):
-            raise ConflictError(f"{meta['namespace']}/{meta['name']} changed since it was read")
 
     async def _parse(self, body: dict[str, Any]) -> tuple[ModelDeploymentSpec, Origins]:
         """The spec with its templateRef checks resolved (a missing template is a
@@ -332,7 +323,7 @@ class Reconciler:
             decided = teardown(status, workload, meta["name"], env, self._clock())
             about = body
             if spec is not None and workload.exists:
-                about = _deployment_ref(namespace, spec.target_ref.name, workload)
+                about = acting.deployment_ref(namespace, spec.target_ref.name, workload)
             status = await self._commit(body, status, decided, spec, about=about, verified=fresh)
             if not decided.actions:
                 break
@@ -422,12 +413,3 @@ def _canary_step(status: ModelDeploymentStatus) -> tuple[object, ...] | None:
     """What a canary's evaluation was rendered for: its version, step and step start."""
     canary = status.canary
     return None if canary is None else (canary.version, canary.phase, canary.step, canary.ready_at)
-
-
-def _deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, Any]:
-    """The Deployment as an object to post Events about (uid: `kubectl describe` filters on it)."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"namespace": namespace, "name": name, "uid": workload.uid},
-    }
