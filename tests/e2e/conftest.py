@@ -49,7 +49,15 @@ def operator(
     """The operator for this test's namespace; extra environment variables by indirect
     parametrization: ``@pytest.mark.parametrize("operator", [{...}], indirect=True)``."""
     log_file = tmp_path_factory.mktemp("operator") / "operator.log"
-    env: dict[str, str] = getattr(request, "param", None) or {}
+    # Every status change written (as before core.significance) and evaluations not on
+    # per-object slots nor spread after a start: many tests wait for the next evaluation
+    # to show in status, at once. test_evaluation_cost runs the production defaults.
+    env: dict[str, str] = {
+        "MODELGUARD_STATUS_REFRESH_SECONDS": "0",
+        "MODELGUARD_SPREAD_EVALUATIONS": "false",
+        "MODELGUARD_STARTUP_SPREAD_SECONDS": "0",
+        **(getattr(request, "param", None) or {}),
+    }
     process = OperatorProcess(
         operator_identity.kubeconfig, log_file, namespaces=[namespace], env=env
     )

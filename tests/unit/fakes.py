@@ -115,6 +115,7 @@ class FakeWorkloads:
         # Status writes, finalizer changes and actions, in order: "status", "+f", "Scale(...)".
         self.timeline: list[str] = []
         self.reads: list[tuple[str, str]] = []  # (kind, name) of every object read
+        self.model_reads = 0  # get_model_deployment calls
         # Crash injection: the next matching action raises CrashError, once: instead of
         # taking effect (_crash_on) or just after it took effect (_crash_after).
         self._crash_on: Callable[[Action], bool] | None = None
@@ -203,7 +204,10 @@ class FakeWorkloads:
 
     # ------------------------------------------------------------------ the port
 
-    async def get_model_deployment(self, namespace: str, name: str) -> ModelDeploymentBody | None:
+    async def get_model_deployment(
+        self, namespace: str, name: str, *, fresh: bool = False
+    ) -> ModelDeploymentBody | None:
+        self.model_reads += 1
         body = self.models.get((namespace, name))
         # A copy, as from the API server: the reconciler's body does not change under it.
         return copy.deepcopy(body) if body is not None else None
@@ -260,7 +264,12 @@ class FakeWorkloads:
         return self._bump(namespace, name)
 
     async def read_workload(
-        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+        self,
+        namespace: str,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        *,
+        fresh: bool = False,
     ) -> Workload:
         guarded = dict(guarded_objects(spec.target_ref.name, spec.kill_switch, status.kill_switch))
         # As the adapter: the Service and the fallback's pods only while switching.

@@ -36,7 +36,7 @@ class Recording(Scheduler):
     async def _never(namespace: str, name: str) -> datetime | None:
         raise AssertionError("nothing runs here")
 
-    def kick(self, key: Key, *, urgent: bool = False) -> None:
+    def kick(self, key: Key, *, urgent: bool = False, listed: bool = False) -> None:
         self.kicks.append((key, urgent))
 
 

@@ -47,7 +47,9 @@ ROLLED_BACK = Event("Warning", "RolledBack", "Rolled back v2 -> v1")
 async def test_events_are_posted_and_leave_the_status() -> None:
     kube = fake_kube()
     decided = Plan(status=ModelDeploymentStatus(phase=Phase.ROLLED_BACK), events=(ROLLED_BACK,))
-    written = await reconciler(kube)._commit(body(kube), ModelDeploymentStatus(), decided)
+    written = await reconciler(kube)._commit(
+        body(kube), ModelDeploymentStatus(), decided, verified=True
+    )
 
     # First write: the decision with its Event in the outbox; then the Event; then cleared.
     assert [e.reason for e in kube.status_writes[0].pending_events] == ["RolledBack"]
@@ -65,9 +67,11 @@ async def test_events_are_posted_and_leave_the_status() -> None:
 async def test_no_events_no_extra_write() -> None:
     kube = fake_kube()
     decided = Plan(status=ModelDeploymentStatus(phase=Phase.HEALTHY))
-    await reconciler(kube)._commit(body(kube), ModelDeploymentStatus(), decided)
+    await reconciler(kube)._commit(body(kube), ModelDeploymentStatus(), decided, verified=True)
     assert len(kube.status_writes) == 1
-    await reconciler(kube)._commit(body(kube), decided.status, Plan(status=decided.status))
+    await reconciler(kube)._commit(
+        body(kube), decided.status, Plan(status=decided.status), verified=True
+    )
     assert len(kube.status_writes) == 1  # unchanged status: nothing written
 
 
@@ -75,19 +79,25 @@ async def test_crash_before_posting_posts_after_restart_exactly_once() -> None:
     crashing = fake_kube(crash_on_emit=True)
     decided = Plan(status=ModelDeploymentStatus(phase=Phase.ROLLED_BACK), events=(ROLLED_BACK,))
     with pytest.raises(CrashError):
-        await reconciler(crashing)._commit(body(crashing), ModelDeploymentStatus(), decided)
+        await reconciler(crashing)._commit(
+            body(crashing), ModelDeploymentStatus(), decided, verified=True
+        )
     recorded = crashing.status_writes[-1]  # what the restarted operator reads back
     assert [e.reason for e in recorded.pending_events] == ["RolledBack"]
 
     # The restarted operator decides nothing new (plan() carries the outbox over).
     restarted = fake_kube()
-    await reconciler(restarted)._commit(body(restarted), recorded, Plan(status=recorded))
+    await reconciler(restarted)._commit(
+        body(restarted), recorded, Plan(status=recorded), verified=True
+    )
     assert restarted.events() == ["RolledBack"]
     assert [p.name for p in restarted.posted] == [recorded.pending_events[0].name]
     assert restarted.status_writes[-1].pending_events == []
 
     # A crash after posting but before clearing: the re-post is refused by name.
-    await reconciler(restarted)._commit(body(restarted), recorded, Plan(status=recorded))
+    await reconciler(restarted)._commit(
+        body(restarted), recorded, Plan(status=recorded), verified=True
+    )
     assert len(restarted.posted) == 1
     assert restarted.refused_events == 1
 

@@ -106,7 +106,9 @@ class KubeAdapter:
 
     # ------------------------------------------------------------- ModelDeployments
 
-    async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get_model_deployment(
+        self, namespace: str, name: str, *, fresh: bool = False
+    ) -> dict[str, Any] | None:
         return await self._thread(objects.get_model_deployment, self._custom, namespace, name)
 
     async def list_model_deployments(self, namespace: str) -> list[dict[str, Any]]:
@@ -147,7 +149,12 @@ class KubeAdapter:
     # ------------------------------------------------------------- workload
 
     async def read_workload(
-        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+        self,
+        namespace: str,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        *,
+        fresh: bool = False,  # always: every read here goes to the API server
     ) -> Workload:
         if not (spec.kill_switch.enabled and not status.kill_switch.engaged):
             return await self._thread(self._read_workload, namespace, spec, status)

@@ -86,3 +86,17 @@ def kill_switch_state(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Kil
     enabled = isinstance(switch, Mapping) and switch.get("enabled") is True
     engaged = isinstance(recorded, Mapping) and recorded.get("engaged") is True
     return KillSwitchState(enabled=enabled, engaged=engaged)
+
+
+def at_rest(status: Mapping[str, Any], *, kill_switch_in_play: bool) -> bool:
+    """Whether a stored object has nothing under way: no kill switch in play, no version
+    change or Event recorded and not yet done, no canary. Only such an object may wait a
+    moment for its first reconcile after a restart (the runtime spreads those over a
+    window); anything under way is finished at once."""
+    return not (
+        kill_switch_in_play
+        or status.get("pendingAction")
+        or status.get("pendingEvents")
+        or status.get("canary")
+        or (status.get("notifications") or {}).get("pending")
+    )

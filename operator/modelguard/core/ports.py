@@ -85,8 +85,11 @@ class Workloads(Protocol):
     the reconcile is retried with backoff.
     """
 
-    async def get_model_deployment(self, namespace: str, name: str) -> ModelDeploymentBody | None:
-        """The object, or None once it is deleted."""
+    async def get_model_deployment(
+        self, namespace: str, name: str, *, fresh: bool = False
+    ) -> ModelDeploymentBody | None:
+        """The object, or None once it is deleted. An implementation may answer from a
+        watch cache (runtime.cache); `fresh`: from the API server, whatever it holds."""
         ...
 
     async def write_status(
@@ -102,10 +105,16 @@ class Workloads(Protocol):
         ...
 
     async def read_workload(
-        self, namespace: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+        self,
+        namespace: str,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        *,
+        fresh: bool = False,
     ) -> Workload:
         """The guarded objects (core.guarded), the fallback's Ready pods, and the canary
-        Deployment when spec.canary or status.canary says there may be one."""
+        Deployment when spec.canary or status.canary says there may be one. `fresh` as
+        for get_model_deployment."""
         ...
 
     async def apply(self, namespace: str, spec: ModelDeploymentSpec, action: Action) -> None:

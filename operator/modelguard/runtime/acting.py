@@ -13,7 +13,7 @@ from modelguard.core import api, dryrun
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelguard.core.canary import Owner, canary_name
 from modelguard.core.decision.teardown import FINALIZER
-from modelguard.core.ports import Workloads
+from modelguard.core.ports import ConflictError, Workloads
 from modelguard.core.workload import (
     Action,
     DeleteCanary,
@@ -23,6 +23,7 @@ from modelguard.core.workload import (
     Event,
     ScaleCanary,
     SetRouteWeight,
+    Workload,
 )
 
 log = logging.getLogger(__name__)
@@ -116,3 +117,21 @@ async def announce(
     status = status.model_copy(update={"pending_events": []})
     await write_status(kube, body["metadata"], status)
     return status
+
+
+async def confirm(kube: Workloads, body: dict[str, Any]) -> None:
+    """The object is still the version the decision was made on, else ConflictError."""
+    meta = body["metadata"]
+    current = await kube.get_model_deployment(meta["namespace"], meta["name"], fresh=True)
+    version = (current or {}).get("metadata", {}).get("resourceVersion")
+    if current is None or version != meta.get("resourceVersion"):
+        raise ConflictError(f"{meta['namespace']}/{meta['name']} changed since it was read")
+
+
+def deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, Any]:
+    """The Deployment as an object to post Events about (uid: `kubectl describe` filters on it)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"namespace": namespace, "name": name, "uid": workload.uid},
+    }

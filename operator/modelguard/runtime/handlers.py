@@ -29,6 +29,7 @@ import os
 import signal
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -38,15 +39,17 @@ from modelguard.adapters.lease import KubeLeases
 from modelguard.adapters.prometheus_pool import PrometheusPool
 from modelguard.core import api
 from modelguard.core.api.templates import CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND
-from modelguard.core.guarded import guarded_by, kill_switch_state
+from modelguard.core.guarded import at_rest, guarded_by, kill_switch_state
 from modelguard.core.leader import Election, Timings
 from modelguard.runtime import telemetry
+from modelguard.runtime.cache import CachedWorkloads
 from modelguard.runtime.leadership import Leadership
 from modelguard.runtime.notifier import Notifier
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.scheduler import Scheduler
 from modelguard.runtime.settings import Settings
 from modelguard.runtime.sharding import ShardKube
+from modelguard.runtime.statuswrites import StatusWrites
 from modelguard.runtime.sweep import KillSwitchSweep
 from modelguard.runtime.template_index import TemplateIndex
 
@@ -107,10 +110,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         leadership: Leadership | None = memo.leadership
         return leadership is None or leadership.leading()
 
-    kube = _kube(config, kube_pool)
+    # Reads answered from what the watches below deliver (runtime.cache): a GET only when
+    # the cache cannot answer, and for every decision that acts.
+    direct = _kube(config, kube_pool)
+    memo.cache = kube = CachedWorkloads(direct)
     notifier = Notifier(kube)
     templates = TemplateIndex(kube)
     memo.templates = templates
+    writes = StatusWrites(
+        timedelta(seconds=config.status_refresh_seconds), config.status_value_tolerance
+    )
     reconciler = Reconciler(
         kube,
         metrics,
@@ -118,6 +127,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         notifier=notifier,
         gate=may_act,
         templates=templates,
+        writes=writes,
+        spread=config.spread_evaluations,
     )
     scheduler = Scheduler(
         reconciler.reconcile,
@@ -126,11 +137,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         urgent_concurrency=config.kill_switch_concurrency,
         interrupt=reconciler.interrupt,
         leading=not config.leader_election,
+        spread=config.startup_spread_seconds,
     )
     memo.scheduler = scheduler
     memo.scheduler_task = scheduler.start()
     memo.sweep = KillSwitchSweep(
-        kube.list_model_deployments,
+        direct.list_model_deployments,  # a LIST is never the cache's to answer
         scheduler.namespaces,
         lambda key: scheduler.kick(key, urgent=True),
         interval=config.watch_retry_seconds,
@@ -288,6 +300,9 @@ _ALWAYS = (None, "ADDED", "DELETED")
 async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     scheduler: Scheduler = memo.scheduler
+    # Before any kick: the reconcile it starts reads this body from the cache.
+    if (cache := _cache(memo)) is not None:
+        cache.model_event(type, body)
     if type == "DELETED":
         # Also how a shard hears that an object was relabelled to another shard: it no
         # longer matches the watch's selector. Either way it is only forgotten here: a
@@ -304,7 +319,8 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     spec, status = body.get("spec") or {}, body.get("status") or {}
     targets = guarded_by(spec, status)
     switch = kill_switch_state(spec, status)
-    scheduler.watch(key, targets, kill_switch=switch.in_play)
+    rest = at_rest(status, kill_switch_in_play=switch.in_play)
+    scheduler.watch(key, targets, kill_switch=switch.in_play, at_rest=rest)
     # A user or GitOps changes the spec (a new generation) or the CLI's annotations, or
     # deletes the object (deletionTimestamp; held by our finalizer until restored); an
     # event that changed none of these echoes a status write, most often the operator's own.
@@ -316,7 +332,8 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
     )
     if scheduler.changed("modeldeployment", *key, look) or type in _ALWAYS:
         # An engage or a release not yet done takes the kill-switch lane.
-        scheduler.kick(key, urgent=switch.pending)
+        # A listing (a restart, a watch that had to start over) spreads what is at rest.
+        scheduler.kick(key, urgent=switch.pending, listed=type is None)
 
 
 def _guarded(kind: str) -> Any:
@@ -327,12 +344,28 @@ def _guarded(kind: str) -> Any:
     return when
 
 
-@kopf.on.event("apps", "v1", "deployments", when=_guarded("deployment"))
+def _cache(memo: Any) -> CachedWorkloads | None:
+    return getattr(memo, "cache", None)
+
+
+def _deployment_guarded(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> bool:
+    """An event on a Deployment nobody guards is not handled, yet what the cache read of
+    it is stale from then on: a ModelDeployment that guards it later must read it afresh."""
+    guarded = bool(_guarded("deployment")(namespace, name, memo))
+    if not guarded and (cache := _cache(memo)) is not None:
+        cache.forget_deployment(namespace or "", name or "")
+    return guarded
+
+
+@kopf.on.event("apps", "v1", "deployments", when=_deployment_guarded)
 async def deployment_event(
     type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
     scheduler: Scheduler = memo.scheduler
     namespace = namespace or ""
+    # Any new version (its status included) makes what was read of it stale.
+    if (cache := _cache(memo)) is not None:
+        cache.deployment_event(type, body)
     # Only a spec change (kubectl scale, set image: a new generation) can undo the kill
     # switch or a version; status updates (pods coming and going) cannot.
     generation = (body.get("metadata") or {}).get("generation")

@@ -25,6 +25,12 @@ on the resourceVersion the decision was made from; a ConflictError means someone
 object since (another replica that leads now, or a user), so the decision is dropped,
 never acted on, and the reconcile starts again from a fresh read. And right before it
 writes or acts, the reconcile asks `gate` whether this replica still leads.
+
+Reads may come from the watch cache (runtime.cache), but a decision that acts is made on
+fresh reads only: a plan from cached reads that has actions is planned again, with the
+same evaluation, after the object (a new version: decide again, as after a 409) and the
+workload are read from the API server. Status changes of only volatile fields are held
+back (runtime.statuswrites); a status that goes with actions never is.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from modelguard.core.decision import (
     invalid_spec,
     next_due,
     plan,
+    slot_phase,
     tag_env,
 )
 from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
@@ -69,6 +76,7 @@ from modelguard.core.workload import (
 from modelguard.runtime import acting, telemetry
 from modelguard.runtime.evaluator import Evaluator, MetricsFactory
 from modelguard.runtime.notifier import Notifier
+from modelguard.runtime.statuswrites import StatusWrites
 from modelguard.runtime.template_index import TemplateIndex, named_by
 from modelguard.runtime.templates import Origins, resolve_spec, tag
 
@@ -87,6 +95,10 @@ NOT_LEADING_RECHECK = timedelta(seconds=1)
 
 class _NotLeadingError(Exception):
     """The gate closed: this replica no longer leads, so it writes nothing more."""
+
+
+class _UnverifiedError(Exception):
+    """A decision that acts was made on cached reads: decide again on fresh ones."""
 
 
 def _always() -> bool:
@@ -110,7 +122,11 @@ class Reconciler:
         notifier: Notifier | None = None,
         gate: Callable[[], bool] = _always,
         templates: TemplateIndex | None = None,
+        writes: StatusWrites | None = None,
+        spread: bool = False,
     ) -> None:
+        """writes: which status changes are written (default: all); spread: evaluations
+        on each object's own slot within its interval (core.decision.timing.slot_phase)."""
         self._kube = kube
         # Watched check templates (runtime.handlers feeds it); without: read per reconcile.
         self._templates = templates
@@ -118,6 +134,8 @@ class Reconciler:
         self._gate = gate  # whether this replica may act now (it leads)
         self._dry_run = dry_run  # decide and record everything, write no workload
         self._clock = clock
+        self._writes = writes or StatusWrites()
+        self._spread = spread
         self._evaluator = Evaluator(kube, metrics_factory, clock)
         # One per reconcile in flight; set by interrupt(), seen by its evaluation.
         self._interrupts: dict[tuple[str, str], asyncio.Event] = {}
@@ -135,34 +153,39 @@ class Reconciler:
         self._interrupts[key] = interrupted = asyncio.Event()
         try:
             with telemetry.RECONCILE_SECONDS.time():
-                for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                fresh, attempt = False, 1
+                while True:
                     try:
-                        return await self._reconcile(namespace, name, interrupted)
+                        return await self._reconcile(namespace, name, interrupted, fresh)
+                    except _UnverifiedError:
+                        fresh = True  # not an attempt: nothing was written
+                        continue
                     except ConflictError:
                         if attempt == CONFLICT_ATTEMPTS:
                             raise
+                        attempt, fresh = attempt + 1, True
                         log.info("%s/%s changed since read: deciding again", namespace, name)
                     except _NotLeadingError:
                         # Not "now": until the election pauses the scheduler (within
                         # moments) that would spin; resume() makes everything due anyway.
                         return self._clock() + NOT_LEADING_RECHECK
-                raise AssertionError("unreachable")
         finally:
             if self._interrupts.get(key) is interrupted:
                 del self._interrupts[key]
 
     async def _reconcile(
-        self, namespace: str, name: str, interrupted: asyncio.Event
+        self, namespace: str, name: str, interrupted: asyncio.Event, fresh: bool
     ) -> datetime | None:
-        body = await self._kube.get_model_deployment(namespace, name)
+        body = await self._kube.get_model_deployment(namespace, name, fresh=fresh)
         if body is None:
+            self._writes.forget(namespace, name)
             telemetry.forget(namespace, name)
             return None
         now = self._clock()
         generation = body.get("metadata", {}).get("generation")
-        status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+        status = self._writes.base(body)
         if body["metadata"].get("deletionTimestamp"):
-            if await self._teardown(body, status):
+            if await self._teardown(body, status, fresh):
                 return self._clock() + PENDING_RECHECK  # a restore not yet observed
             telemetry.forget(namespace, name)
             return None  # gone, or held by someone else's finalizer: nothing of ours left
@@ -171,12 +194,13 @@ class Reconciler:
         except (ValidationError, ValueError) as exc:
             # Not retried on a timer: nothing changes until the user edits the spec,
             # and that edit is an event that brings us back here.
-            status = await self._invalid(body, status, spec_error(exc))
+            status = await self._invalid(body, status, spec_error(exc), fresh)
             telemetry.observe(namespace, name, status)
             return now + RESYNC
 
         evaluation: list[CheckResult] | None = None
-        if spec.analysis is not None and analysis_due(spec, status, now):
+        phase = slot_phase(body["metadata"].get("uid") or name) if self._spread else None
+        if spec.analysis is not None and analysis_due(spec, status, now, phase):
             evaluation = await self._evaluator.evaluate_unless(
                 interrupted, body, spec.analysis, status, namespace, name
             )
@@ -187,15 +211,15 @@ class Reconciler:
                 return self._clock()  # the kill-switch lane takes over at once
             # The object as it is now, not as it was when the evaluation started.
             rendered_for = (generation, status.current_version, _canary_step(status))
-            body = await self._kube.get_model_deployment(namespace, name)
+            body = await self._kube.get_model_deployment(namespace, name, fresh=fresh)
             if body is None:
                 return None
             generation = body.get("metadata", {}).get("generation")
-            status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+            status = self._writes.base(body)
             try:
                 spec, origins = await self._parse(body)
             except (ValidationError, ValueError) as exc:
-                await self._invalid(body, status, spec_error(exc))
+                await self._invalid(body, status, spec_error(exc), fresh)
                 return self._clock() + RESYNC
             if (generation, status.current_version, _canary_step(status)) != rendered_for:
                 if evaluation is not None:
@@ -206,31 +230,45 @@ class Reconciler:
                     )
                 evaluation = None
 
-        who, request = requested_by(body), rollback_request(body)
         for _ in range(MAX_PASSES):
             # Between passes and before a commit nothing is half done: an interrupted
             # reconcile ends here, and the kill-switch lane decides from what is stored.
             if interrupted.is_set():
                 return self._clock()
-            workload = await self._kube.read_workload(namespace, spec, status)
-            decided = plan(
-                spec,
-                status,
-                generation,
-                Observation(workload, who, request, evaluation, dry_run=self._dry_run),
-                self._clock(),
-            )
+            decided, fresh = await self._decide(body, spec, status, evaluation, fresh)
             evaluation = None  # one evaluation is judged once
             if interrupted.is_set():
                 return self._clock()
-            status = await self._commit(body, status, decided, spec)
+            status = await self._commit(body, status, decided, spec, verified=fresh)
             if not decided.actions or self._dry_run:
                 break  # in dry run, looking again would observe the same workload
         telemetry.observe(namespace, name, status)
-        due = min(next_due(spec, status, self._clock()), self._clock() + RESYNC)
+        due = min(next_due(spec, status, self._clock(), phase), self._clock() + RESYNC)
         if self._dry_run and decided.actions:
             due = max(due, self._clock() + DRY_RUN_RECHECK)
         return due
+
+    async def _decide(
+        self,
+        body: dict[str, Any],
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        evaluation: list[CheckResult] | None,
+        fresh: bool,
+    ) -> tuple[Plan, bool]:
+        """Read the workload and plan; a plan that acts is made again on fresh reads, with
+        the same evaluation (module docstring). Returns it and whether reads were fresh."""
+        meta = body["metadata"]
+        while True:
+            workload = await self._kube.read_workload(meta["namespace"], spec, status, fresh=fresh)
+            observed = Observation(
+                workload, requested_by(body), rollback_request(body), evaluation, self._dry_run
+            )
+            decided = plan(spec, status, meta.get("generation"), observed, self._clock())
+            if fresh or not decided.actions:
+                return decided, fresh
+            await acting.confirm(self._kube, body)
+            fresh = True
 
     async def _parse(self, body: dict[str, Any]) -> tuple[ModelDeploymentSpec, Origins]:
         """The spec with its templateRef checks resolved (a missing template is a
@@ -244,7 +282,7 @@ class Reconciler:
         return await resolve_spec(self._templates, namespace, spec)
 
     async def _invalid(
-        self, body: dict[str, Any], status: ModelDeploymentStatus, message: str
+        self, body: dict[str, Any], status: ModelDeploymentStatus, message: str, fresh: bool
     ) -> ModelDeploymentStatus:
         """Report an invalid spec, and still obey its kill switch if that part (and the
         target) can be read: the switch wins over everything, a typo included."""
@@ -254,17 +292,21 @@ class Reconciler:
         for _ in range(MAX_PASSES):
             kill: KillSwitchOnly | None = None
             if partial is not None and (partial.kill_switch.enabled or status.kill_switch.engaged):
-                workload = await self._kube.read_workload(meta["namespace"], partial, status)
+                workload = await self._kube.read_workload(
+                    meta["namespace"], partial, status, fresh=fresh
+                )
                 kill = KillSwitchOnly(
                     partial.kill_switch, workload, requested_by(body), dry_run=self._dry_run
                 )
             decided = invalid_spec(status, message, generation, self._clock(), kill)
-            status = await self._commit(body, status, decided, partial)
+            status = await self._commit(body, status, decided, partial, verified=fresh)
             if not decided.actions or self._dry_run:
                 break
         return status
 
-    async def _teardown(self, body: dict[str, Any], status: ModelDeploymentStatus) -> bool:
+    async def _teardown(
+        self, body: dict[str, Any], status: ModelDeploymentStatus, fresh: bool
+    ) -> bool:
         """The object is being deleted: restore what its status saved (core teardown)
         while it holds our finalizer, then remove the finalizer so that it can go.
 
@@ -285,13 +327,13 @@ class Reconciler:
             if spec is None:
                 workload = Workload(exists=False, problem="its spec names no readable target")
             else:
-                workload = await self._kube.read_workload(namespace, spec, status)
+                workload = await self._kube.read_workload(namespace, spec, status, fresh=fresh)
             env = tag_env(spec) if spec is not None else DEFAULT_TAG_ENV
             decided = teardown(status, workload, meta["name"], env, self._clock())
             about = body
             if spec is not None and workload.exists:
-                about = _deployment_ref(namespace, spec.target_ref.name, workload)
-            status = await self._commit(body, status, decided, spec, about=about)
+                about = acting.deployment_ref(namespace, spec.target_ref.name, workload)
+            status = await self._commit(body, status, decided, spec, about=about, verified=fresh)
             if not decided.actions:
                 break
         return holds_state(status)
@@ -303,6 +345,8 @@ class Reconciler:
         decided: Plan,
         spec: ModelDeploymentSpec | None = None,
         about: dict[str, Any] | None = None,
+        *,
+        verified: bool,
     ) -> ModelDeploymentStatus:
         """Record the decision, hold the finalizer, act, announce, then let the finalizer
         go if nothing is left to restore; return the status written.
@@ -318,6 +362,8 @@ class Reconciler:
         ModelDeployment).
         """
         meta = body["metadata"]
+        if decided.actions and not verified:
+            raise _UnverifiedError  # an action is decided on fresh reads only
         if self._dry_run and spec is not None:
             decided = dryrun.hold(
                 decided, before, spec.target_ref.name, self._clock(), meta.get("generation")
@@ -339,7 +385,7 @@ class Reconciler:
             raise _NotLeadingError
         if self._notifier is not None and not self._dry_run:
             status = self._notifier.prepare(body, before, status, fresh, self._clock())
-        if status != before:
+        if self._writes.needed(meta, before, status, acting=bool(decided.actions)):
             await acting.write_status(self._kube, meta, status)
         if holds_state(status) and not meta.get("deletionTimestamp"):
             await acting.set_finalizer(self._kube, body, present=True)
@@ -376,12 +422,3 @@ def _canary_step(status: ModelDeploymentStatus) -> tuple[object, ...] | None:
     """What a canary's evaluation was rendered for: its version, step and step start."""
     canary = status.canary
     return None if canary is None else (canary.version, canary.phase, canary.step, canary.ready_at)
-
-
-def _deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, Any]:
-    """The Deployment as an object to post Events about (uid: `kubectl describe` filters on it)."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"namespace": namespace, "name": name, "uid": workload.uid},
-    }

@@ -32,6 +32,15 @@ crash: every action is level-based and derivable from the status written first),
 `resume()` makes every object it knows due at once, kill switches in the kill-switch lane,
 because the replica that led before may have left anything undone.
 
+At scale. A restart lists every object at once, and so does a replica that becomes the
+leader: objects with nothing under way (`at_rest`, from the handler) are then spread
+over `spread` seconds by a stable per-object offset instead of all coming due in the
+same second (the core's slots keep them spread afterwards: core.decision.timing), while
+anything under way runs at once. Within the normal lane, reconciles asked for by an event
+(a new object, a spec edit) alternate with those due by the clock, so a backlog of due
+evaluations never starves a newly created object, nor the other way round. Every
+reconcile's lag behind its due time is observed (modelguard_evaluation_lag_seconds).
+
 Time comes from an injectable `clock` and the loop sleeps through an injectable `wait`,
 so tests can run hours of due times and backoffs in milliseconds; the defaults are the
 wall clock and a real timed wait.
@@ -45,6 +54,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from modelguard.core.decision import slot_phase
 from modelguard.runtime import telemetry
 
 log = logging.getLogger(__name__)
@@ -89,6 +99,7 @@ class Scheduler:
         clock: Clock = _utcnow,
         wait: Wait = _wait,
         leading: bool = True,
+        spread: float = 0.0,
     ) -> None:
         self._reconcile = reconcile
         self._interrupt = interrupt
@@ -117,28 +128,54 @@ class Scheduler:
         self._stopping = False
         self._failure: str | None = None
         self._leading = leading  # False: a standby, which starts no reconcile
+        self._spread = spread  # seconds over which listed objects at rest are spread
+        self._at_rest: set[Key] = set()  # nothing under way (see the module doc)
+        self._evented: set[Key] = set()  # due in the normal lane because of an event
 
     # ------------------------------------------------------------- inputs
 
-    def kick(self, key: Key, *, urgent: bool = False) -> None:
-        """Reconcile `key` now; `urgent`: in the kill-switch lane (see the module doc)."""
+    def kick(self, key: Key, *, urgent: bool = False, listed: bool = False) -> None:
+        """Reconcile `key` now; `urgent`: in the kill-switch lane; `listed`: it comes from
+        a (re)listing, so an object at rest is spread (see the module doc)."""
         now = self._clock()
         queue = self._urgent if urgent else self._due
-        queue[key] = min(queue.get(key, now), now)
+        at = self._spread_time(key, now) if listed and not urgent else now
+        queue[key] = min(queue.get(key, at), at)
+        if not urgent and not listed:
+            self._evented.add(key)
         if urgent and self._running.get(key) is False:
             self._interrupt(*key)  # its normal reconcile may be waiting for Prometheus
         self._wake.set()
 
+    def _spread_time(self, key: Key, now: datetime) -> datetime:
+        if key not in self._at_rest or self._spread <= 0:
+            return now
+        return now + timedelta(seconds=self._spread * slot_phase(f"{key[0]}/{key[1]}"))
+
     def forget(self, key: Key) -> None:
+        self._at_rest.discard(key)
+        self._evented.discard(key)
         self._due.pop(key, None)
         self._urgent.pop(key, None)
         self._failures.pop(key, None)
         self._seen.pop(("modeldeployment", *key), None)
         self.watch(key, [])
 
-    def watch(self, key: Key, targets: list[tuple[str, str]], *, kill_switch: bool = False) -> None:
+    def watch(
+        self,
+        key: Key,
+        targets: list[tuple[str, str]],
+        *,
+        kill_switch: bool = False,
+        at_rest: bool = False,
+    ) -> None:
         """Record the (kind, name) objects that `key` guards, replacing earlier ones;
-        `kill_switch`: its switch is enabled or engaged, so events on them are urgent."""
+        `kill_switch`: its switch is enabled or engaged, so events on them are urgent;
+        `at_rest`: nothing is under way (core.guarded.at_rest)."""
+        if at_rest:
+            self._at_rest.add(key)
+        else:
+            self._at_rest.discard(key)
         if kill_switch:
             self._kill_switch.add(key)
         else:
@@ -200,8 +237,10 @@ class Scheduler:
         now = self._clock()
         known = self._due.keys() | self._urgent.keys() | self._guarding.keys()
         for key in known | self._kill_switch:
-            queue = self._urgent if key in self._kill_switch else self._due
-            queue[key] = min(queue.get(key, now), now)
+            urgent = key in self._kill_switch
+            queue = self._urgent if urgent else self._due
+            at = now if urgent else self._spread_time(key, now)
+            queue[key] = min(queue.get(key, at), at)
         log.info(
             "Leading: %d objects due now, %d with a kill switch", len(known), len(self._kill_switch)
         )
@@ -299,8 +338,12 @@ class Scheduler:
             ready = sorted(
                 (due, key) for key, due in queue.items() if due <= now and key not in self._running
             )
-            for _, key in ready[: max(0, self._free(urgent))]:
+            if not urgent:
+                ready = self._fair(ready)
+            for due, key in ready[: max(0, self._free(urgent))]:
                 del queue[key]
+                self._evented.discard(key)
+                telemetry.EVALUATION_LAG.labels("start").observe((now - due).total_seconds())
                 if urgent:
                     self._due.pop(key, None)  # this run is the due one too
                 if urgent:
@@ -308,10 +351,22 @@ class Scheduler:
                     self._yield_normal()
                 self._running[key] = urgent
                 task = asyncio.create_task(
-                    self._one(key, urgent), name=f"reconcile {key[0]}/{key[1]}"
+                    self._one(key, urgent, due), name=f"reconcile {key[0]}/{key[1]}"
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    def _fair(self, ready: list[tuple[datetime, Key]]) -> list[tuple[datetime, Key]]:
+        """Event-driven and clock-driven reconciles alternate, each kind in due order."""
+        evented = [item for item in ready if item[1] in self._evented]
+        if not evented:
+            return ready
+        timed = [item for item in ready if item[1] not in self._evented]
+        merged: list[tuple[datetime, Key]] = []
+        for pair in zip(evented, timed, strict=False):
+            merged.extend(pair)
+        shorter = min(len(evented), len(timed))
+        return merged + evented[shorter:] + timed[shorter:]
 
     def _yield_normal(self) -> None:
         """Ask every normal reconcile in flight to stop at its next safe point: they are
@@ -320,7 +375,7 @@ class Scheduler:
             if not urgent:
                 self._interrupt(*key)
 
-    async def _one(self, key: Key, urgent: bool) -> None:
+    async def _one(self, key: Key, urgent: bool, due: datetime) -> None:
         next_time: datetime | None
         queue = self._due
         try:
@@ -344,6 +399,8 @@ class Scheduler:
                 queue = self._urgent  # a kill that failed is retried as a kill
         finally:
             del self._running[key]
+            lag = (self._clock() - due).total_seconds()
+            telemetry.EVALUATION_LAG.labels("done").observe(lag)
         if next_time is not None:
             # min(): a kick while it ran (due now) stays due now.
             queue[key] = min(queue.get(key, next_time), next_time)

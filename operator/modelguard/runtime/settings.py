@@ -106,6 +106,23 @@ class Settings:
         except ValueError as exc:
             raise ValueError(f"MODELGUARD_SHARD_SELECTOR: {exc}") from None
 
+    #: A status change that only refreshes the evaluation time (and figures within
+    #: status_value_tolerance) is written once the stored evaluation time is this old;
+    #: anything a person or a decision depends on is written at once (core.significance).
+    #: 0 writes every change. Five minutes: the resync period, and a tenth of the status
+    #: writes of a 30 s interval.
+    status_refresh_seconds: float = 300.0
+    #: Relative change of a check's value (baseline, samples) below which it is volatile.
+    status_value_tolerance: float = 0.01
+    #: Each object's evaluations fall on its own slot within its interval (a stable
+    #: phase from its uid), so a thousand objects created together, or an operator
+    #: restart, spread over the interval instead of coming due in the same second. The
+    #: first evaluation after the warmup may then wait up to one interval.
+    spread_evaluations: bool = True
+    #: After a restart or a change of leader, objects with nothing under way get their
+    #: first reconcile within this many seconds (a stable offset each), not all at once.
+    startup_spread_seconds: float = 30.0
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
@@ -151,6 +168,18 @@ class Settings:
             ),
             retry_period_seconds=float(
                 env.get("MODELGUARD_RETRY_PERIOD_SECONDS", cls.retry_period_seconds)
+            ),
+            status_refresh_seconds=float(
+                env.get("MODELGUARD_STATUS_REFRESH_SECONDS", cls.status_refresh_seconds)
+            ),
+            spread_evaluations=_flag(
+                "MODELGUARD_SPREAD_EVALUATIONS", env.get("MODELGUARD_SPREAD_EVALUATIONS", "true")
+            ),
+            startup_spread_seconds=float(
+                env.get("MODELGUARD_STARTUP_SPREAD_SECONDS", cls.startup_spread_seconds)
+            ),
+            status_value_tolerance=float(
+                env.get("MODELGUARD_STATUS_VALUE_TOLERANCE", cls.status_value_tolerance)
             ),
         )
 

@@ -28,6 +28,7 @@ from modelguard.core.decision.timing import (
     PENDING_RECHECK,
     analysis_due,
     next_due,
+    slot_phase,
 )
 from modelguard.core.decision.versions import (
     DEFAULT_TAG_ENV,
@@ -66,6 +67,7 @@ __all__ = [
     "resolve",
     "rollback_target",
     "samples_since",
+    "slot_phase",
     "stable_version",
     "tag_env",
     "template_values",
