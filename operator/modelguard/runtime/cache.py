@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
@@ -231,11 +231,12 @@ class CachedWorkloads:
         finalizer: str,
         present: bool,
         resource_version: str | None = None,
+        known: Sequence[str] | None = None,
     ) -> str | None:
         key = (namespace, name)
         try:
             version = await self._inner.set_finalizer(
-                namespace, name, finalizer, present, resource_version
+                namespace, name, finalizer, present, resource_version, known
             )
         except Exception:
             self.forget(namespace, name)

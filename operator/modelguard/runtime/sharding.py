@@ -37,8 +37,10 @@ class ShardKube(KubeAdapter):
         self._shard = shard
         self._selector = selector
 
-    async def get_model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        body = await super().get_model_deployment(namespace, name)
+    async def get_model_deployment(
+        self, namespace: str, name: str, *, fresh: bool = False
+    ) -> dict[str, Any] | None:
+        body = await super().get_model_deployment(namespace, name, fresh=fresh)
         if body is None:
             return None
         labels = (body.get("metadata") or {}).get("labels") or {}
