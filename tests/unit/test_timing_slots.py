@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from modelguard.core.api import ModelDeploymentStatus, Verdict
-from modelguard.core.api.status import Evaluation, VersionStatus
+from modelguard.core.api.status import CanaryStatus, Evaluation, ModelVersion, VersionStatus
 from modelguard.core.decision import analysis_due, next_due, slot_phase
 from modelguard.core.decision.timing import on_slot
 from modelguard.core.specparse import parse_spec
@@ -85,3 +85,28 @@ def test_the_nearest_slot_is_at_most_half_an_interval_off() -> None:
     later = datetime(2026, 3, 1, 12, 0, 35, tzinfo=UTC)
     assert on_slot(later, INTERVAL, phase, after=False) == later + timedelta(seconds=10)
     assert on_slot(at, INTERVAL, phase, after=True) == at + timedelta(seconds=25)
+
+
+def test_a_canary_step_is_judged_right_after_its_warmup_then_on_its_slot() -> None:
+    """Each step restarts the warmup: waiting for the slot at every step would make a
+    five-step canary up to five intervals longer."""
+    ready = T0 + timedelta(minutes=10)
+    canary = CanaryStatus(
+        version=ModelVersion(image="reg/scorer:2", model_tag="v2"),
+        step=1,
+        desired_weight=50,
+        started_at=T0,
+        step_started_at=ready,
+        ready_at=ready,
+    )
+    status = serving(T0).model_copy(update={"canary": canary})
+    warm = ready + timedelta(minutes=2)
+    phases = [slot_phase(f"uid-{i}") for i in range(50)]
+    # (a canary is also looked at every few seconds for its pods: never later than warm)
+    assert all(next_due(SPEC, status, ready, p) <= warm for p in phases)
+    assert all(analysis_due(SPEC, status, warm, p) for p in phases)
+    before = warm - timedelta(milliseconds=1)
+    assert not any(analysis_due(SPEC, status, before, p) for p in phases)
+    # In place (no canary) the same objects wait for their slots, spread.
+    in_place = serving(ready)
+    assert len({next_due(SPEC, in_place, ready, p) for p in phases}) > 1

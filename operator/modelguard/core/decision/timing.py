@@ -80,7 +80,7 @@ def analysis_due(
         return False
     last = status.last_evaluation
     if last is None or last.version != name or last.time < since:
-        return now >= on_slot(warm, interval, phase, after=True)
+        return now >= on_slot(warm, interval, _first_slot(status, phase), after=True)
     return now >= on_slot(last.time + interval, interval, phase, after=False)
 
 
@@ -109,8 +109,17 @@ def next_due(
     warm = since + parse_duration(spec.analysis.warmup)
     last = status.last_evaluation
     if last is None or last.version != name or last.time < since:
-        due = max(now, on_slot(warm, interval, phase, after=True))
+        due = max(now, on_slot(warm, interval, _first_slot(status, phase), after=True))
     else:
         due = max(now, warm, on_slot(last.time + interval, interval, phase, after=False))
     # A canary also follows the stable's Ready pods (an HPA, a restart): look again soon.
     return min(due, now + 6 * CANARY_RECHECK) if canary is not None else due
+
+
+def _first_slot(status: ModelDeploymentStatus, phase: float | None) -> float | None:
+    """The phase for the first evaluation after a warmup. A canary step is judged at once:
+    each step would otherwise wait up to an interval for its slot, and a five-step canary
+    take up to five intervals longer; from its second evaluation it is on its slot. An
+    in-place version waits for its slot once (at most one interval, against a
+    failureThreshold of several), which is what spreads a fleet applied in one sync."""
+    return None if status.canary is not None else phase
