@@ -16,6 +16,7 @@ from modelguard.core.ports import ConflictError
 from modelguard.core.specparse import parse_spec
 from modelguard.core.workload import SetVersion
 from modelguard.runtime.cache import CachedWorkloads
+from modelguard.runtime.handlers import _kick_fresh
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.statuswrites import StatusWrites
 from tests.unit.fakes import FakeWorkloads
@@ -293,3 +294,40 @@ async def test_an_action_decided_on_a_stale_cache_is_decided_again() -> None:
     await world.reconcile()
     assert world.deployment().replicas == 3  # released to the saved count, from fresh reads
     assert not world.status().kill_switch.engaged
+
+
+class Kicks:
+    """Stands in for the scheduler: what was kicked, and in which lane."""
+
+    def __init__(self) -> None:
+        self.kicked: list[tuple[tuple[str, str], bool]] = []
+
+    def kick(self, key: tuple[str, str], urgent: bool = False) -> None:
+        self.kicked.append((key, urgent))
+
+
+async def test_a_kill_the_sweep_finds_is_enforced_though_the_cache_holds_the_old_body() -> None:
+    """After an outage the sweep's LIST sees a kill the watch has not delivered: the
+    cache still has the body from before, with no switch in it (found in review: the
+    kicked reconcile planned from it and did nothing)."""
+    world = await steady()
+    world.kube.edit_spec(NS, NAME, spec(1, kill={"enabled": True, "reason": "INC-1"}))
+    scheduler = Kicks()
+    _kick_fresh(world.cache, scheduler, KEY)  # type: ignore[arg-type]
+    assert scheduler.kicked == [(KEY, True)]
+    await world.reconcile()
+    assert world.deployment().replicas == 0
+
+
+async def test_an_engage_reads_the_object_once_and_confirms_nothing_after() -> None:
+    """The kill switch acts for sure: the reconcile reads the object fresh at once rather
+    than plan from the cache and confirm afterwards (a round trip more before the scale)."""
+    world = await steady()
+    world.kube.edit_spec(NS, NAME, spec(1, kill={"enabled": True, "reason": "INC-1"}))
+    watched(world.kube, world.cache)
+    reads, workloads = world.kube.model_reads, len(world.kube.reads)
+    await world.reconcile()
+    assert world.deployment().replicas == 0
+    assert world.kube.model_reads - reads == 1
+    # One read to decide, one to observe the scale done (before: a third, to confirm).
+    assert len(world.kube.reads) - workloads == 2

@@ -23,6 +23,7 @@ from modelguard.core.api import (
 )
 from modelguard.runtime import telemetry
 from modelguard.runtime.notifier import Notifier
+from modelguard.runtime.statuswrites import StatusWrites
 from modelguard.runtime.template_index import TemplateIndex
 from tests.unit.fakes import FakeWorkloads
 from tests.unit.test_handlers_lane import Recording, body, model_deployment_event
@@ -191,7 +192,12 @@ async def test_a_deleted_event_drops_the_series_without_a_reconcile() -> None:
     notifier = Notifier(FakeWorkloads())
     forgotten: list[tuple[str, str]] = []
     notifier.forget = forgotten.append  # type: ignore[method-assign,assignment]
-    memo = kopf.Memo(scheduler=s, templates=TemplateIndex(FakeWorkloads()), notifier=notifier)
+    memo = kopf.Memo(
+        scheduler=s,
+        templates=TemplateIndex(FakeWorkloads()),
+        notifier=notifier,
+        writes=StatusWrites(),
+    )
     await model_deployment_event(
         type="DELETED", body=body({"metadata": meta, "spec": {}}), memo=memo
     )

@@ -120,6 +120,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     writes = StatusWrites(
         timedelta(seconds=config.status_refresh_seconds), config.status_value_tolerance
     )
+    memo.writes = writes
     reconciler = Reconciler(
         kube,
         metrics,
@@ -144,7 +145,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.sweep = KillSwitchSweep(
         direct.list_model_deployments,  # a LIST is never the cache's to answer
         scheduler.namespaces,
-        lambda key: scheduler.kick(key, urgent=True),
+        lambda key: _kick_fresh(kube, scheduler, key),
         interval=config.watch_retry_seconds,
         window=config.kill_switch_sweep_seconds,
     )
@@ -165,6 +166,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     log.info("modelguard started", extra={"settings": repr(config)})
     if config.dry_run:
         log.warning("Dry run: decisions are recorded, nothing is written to any workload")
+
+
+def _kick_fresh(cache: CachedWorkloads, scheduler: Scheduler, key: tuple[str, str]) -> None:
+    """The sweep found a kill switch pending that the watch has not delivered: the cache
+    still holds the body from before (no switch in it), so the reconcile must read the
+    object from the API server, or it would plan from that body and do nothing."""
+    cache.forget(*key)
+    scheduler.kick(key, urgent=True)
 
 
 def _kube(config: Settings, pool: ThreadPoolExecutor) -> KubeAdapter:
@@ -311,6 +320,7 @@ async def model_deployment_event(type: str | None, body: kopf.Body, memo: Any, *
         scheduler.forget(key)
         memo.templates.forget(key)
         memo.notifier.forget(key)
+        memo.writes.forget(*key)
         # No reconcile follows a deletion: its per-object series go now.
         telemetry.forget(*key)
         return

@@ -67,6 +67,7 @@ from modelguard.core.decision import (
 )
 from modelguard.core.decision.teardown import FINALIZER, holds_state, teardown
 from modelguard.core.evaluation import overall
+from modelguard.core.guarded import kill_switch_state
 from modelguard.core.metadata import requested_by, rollback_request
 from modelguard.core.ports import ConflictError, Workloads
 from modelguard.core.specparse import kill_switch_part, parse_spec, spec_error
@@ -177,6 +178,11 @@ class Reconciler:
         self, namespace: str, name: str, interrupted: asyncio.Event, fresh: bool
     ) -> datetime | None:
         body = await self._kube.get_model_deployment(namespace, name, fresh=fresh)
+        if body is not None and not fresh and _kill_switch_pending(body):
+            # A kill switch acts for sure: read fresh now rather than plan from the cache
+            # and confirm after (one round trip more before the scale).
+            fresh = True
+            body = await self._kube.get_model_deployment(namespace, name, fresh=True)
         if body is None:
             self._writes.forget(namespace, name)
             telemetry.forget(namespace, name)
@@ -422,3 +428,7 @@ def _canary_step(status: ModelDeploymentStatus) -> tuple[object, ...] | None:
     """What a canary's evaluation was rendered for: its version, step and step start."""
     canary = status.canary
     return None if canary is None else (canary.version, canary.phase, canary.step, canary.ready_at)
+
+
+def _kill_switch_pending(body: dict[str, Any]) -> bool:
+    return kill_switch_state(body.get("spec") or {}, body.get("status") or {}).pending
