@@ -45,7 +45,7 @@ from modelguard_testenv.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "modelguard.io_modeldeployments.yaml"
-RBAC = ROOT / "deploy" / "rbac.yaml"
+RBAC = ROOT / "deploy" / "base" / "rbac.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "scale"
 OPERATOR_NAMESPACE = "modelguard-system"
 PROMETHEUS_QUERY = "/api/v1/query"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-# Who the operator is to the API server (deploy/rbac.yaml's ServiceAccount).
+# Who the operator is to the API server (deploy/base/rbac.yaml's ServiceAccount).
 OPERATOR_USER = "system:serviceaccount:modelguard-system:modelguard"
 LAG_METRIC = "modelguard_evaluation_lag_seconds"
 
