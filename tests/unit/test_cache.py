@@ -15,8 +15,8 @@ from modelguard.core.api import ModelDeploymentStatus, Phase
 from modelguard.core.ports import ConflictError
 from modelguard.core.specparse import parse_spec
 from modelguard.core.workload import SetVersion
+from modelguard.runtime.assembly import _kick_fresh
 from modelguard.runtime.cache import CachedWorkloads
-from modelguard.runtime.handlers import _kick_fresh
 from modelguard.runtime.reconciler import Reconciler
 from modelguard.runtime.statuswrites import StatusWrites
 from tests.unit.fakes import FakeWorkloads
