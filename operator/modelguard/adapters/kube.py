@@ -17,7 +17,6 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
@@ -25,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelguard.adapters import kube_objects as objects
 from modelguard.adapters.kube_canary import apply_canary, canary_in_play, read_canary
+from modelguard.adapters.kube_events import EVENT_SOURCE, core_event
 from modelguard.adapters.kube_route import apply_route, read_route
 from modelguard.core import api
 from modelguard.core.api import (
@@ -56,9 +56,7 @@ from modelguard.core.workload import (
 
 log = logging.getLogger(__name__)
 
-EVENT_SOURCE = "modelguard"
 FIELD_MANAGER = "modelguard"  # names the operator's writes in managedFields
-_MESSAGE_LIMIT = 1024  # the API server rejects longer Event messages
 
 _T = TypeVar("_T")
 
@@ -375,34 +373,7 @@ class KubeAdapter:
     async def emit(self, body: dict[str, Any], event: Event, name: str | None = None) -> None:
         """Post an Event; with a name, posting it again (after a crash) is a no-op."""
         meta = body.get("metadata", {})
-        now = datetime.now(UTC)
-        message = event.message
-        if len(message) > _MESSAGE_LIMIT:
-            message = message[: _MESSAGE_LIMIT - 3] + "..."
-        ev = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(
-                name=name,
-                generate_name=None if name else f"{meta.get('name', 'modeldeployment')}.",
-                namespace=meta.get("namespace"),
-            ),
-            involved_object=client.V1ObjectReference(
-                api_version=body.get("apiVersion", f"{api.GROUP}/{api.VERSION}"),
-                kind=body.get("kind", api.KIND),
-                name=meta.get("name"),
-                namespace=meta.get("namespace"),
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-            reason=event.reason,
-            message=message,
-            type=event.type,
-            source=client.V1EventSource(component=EVENT_SOURCE),
-            reporting_component=EVENT_SOURCE,
-            reporting_instance=self._instance,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-        )
+        ev = core_event(body, event, name, self._instance)
         try:
             await self._thread(self._core.create_namespaced_event, meta.get("namespace"), ev)
         except ApiException as exc:

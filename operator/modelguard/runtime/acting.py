@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from modelguard.core import api, dryrun
-from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelguard.core.api import ModelDeploymentSpec, ModelDeploymentStatus, OutgoingEvent
 from modelguard.core.canary import Owner, canary_name
 from modelguard.core.decision.teardown import FINALIZER
 from modelguard.core.ports import ConflictError, Workloads
@@ -25,6 +25,7 @@ from modelguard.core.workload import (
     SetRouteWeight,
     Workload,
 )
+from modelguard.runtime import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +136,16 @@ def deployment_ref(namespace: str, name: str, workload: Workload) -> dict[str, A
         "kind": "Deployment",
         "metadata": {"namespace": namespace, "name": name, "uid": workload.uid},
     }
+
+
+def log_decisions(meta: dict[str, Any], fresh: list[OutgoingEvent]) -> None:
+    """Count and log the decisions just recorded (their Events follow the actions)."""
+    for event in fresh:
+        telemetry.DECISIONS.labels(event.reason).inc()
+        log.log(
+            logging.WARNING if event.type == "Warning" else logging.INFO,
+            "%s: %s",
+            event.reason,
+            event.message,
+            extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
+        )

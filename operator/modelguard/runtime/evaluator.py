@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from modelguard.core.api import AnalysisSpec, CheckResult, ModelDeploymentStatus
 from modelguard.core.checks import failed_checks, run_checks
+from modelguard.core.clock import utcnow
 from modelguard.core.durations import parse_duration
 from modelguard.core.ports import MetricsSource, QueryResult, Workloads
 
@@ -27,16 +28,12 @@ log = logging.getLogger(__name__)
 MetricsFactory = Callable[[str, float, str | None], MetricsSource]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Evaluator:
     def __init__(
         self,
         kube: Workloads,
         metrics_factory: MetricsFactory,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._kube = kube
         self._metrics_factory = metrics_factory

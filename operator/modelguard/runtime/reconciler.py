@@ -39,7 +39,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,6 +51,7 @@ from modelguard.core.api import (
     ModelDeploymentStatus,
     OutgoingEvent,
 )
+from modelguard.core.clock import utcnow
 from modelguard.core.decision import (
     DEFAULT_TAG_ENV,
     MAX_PASSES,
@@ -104,10 +105,6 @@ class _UnverifiedError(Exception):
 
 def _always() -> bool:
     return True
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Reconciler:
@@ -395,15 +392,7 @@ class Reconciler:
             await acting.write_status(self._kube, meta, status)
         if holds_state(status) and not meta.get("deletionTimestamp"):
             await acting.set_finalizer(self._kube, body, present=True)
-        for event in fresh:
-            telemetry.DECISIONS.labels(event.reason).inc()
-            log.log(
-                logging.WARNING if event.type == "Warning" else logging.INFO,
-                "%s: %s",
-                event.reason,
-                event.message,
-                extra={"modeldeployment": f"{meta['namespace']}/{meta['name']}"},
-            )
+        acting.log_decisions(meta, fresh)
         if spec is not None and not self._dry_run and decided.actions and not self._gate():
             # Before the try: nothing more is written, Events included; the decision is
             # on record for the next leader (as after a crash).

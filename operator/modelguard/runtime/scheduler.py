@@ -52,8 +52,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from modelguard.core.clock import utcnow
 from modelguard.core.decision import slot_phase
 from modelguard.runtime import telemetry
 
@@ -69,10 +70,6 @@ Wait = Callable[[asyncio.Event, float], Awaitable[None]]
 
 #: The longest the loop sleeps without looking at the due times again.
 _IDLE = 5.0
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _no_interrupt(namespace: str, name: str) -> None:
@@ -96,7 +93,7 @@ class Scheduler:
         *,
         urgent_concurrency: int = 16,
         interrupt: InterruptFn = _no_interrupt,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         wait: Wait = _wait,
         leading: bool = True,
         spread: float = 0.0,

@@ -17,7 +17,8 @@ from typing import Any
 
 from kubernetes import client
 
-from modelguard.adapters.kube import EVENT_SOURCE, KubeAdapter
+from modelguard.adapters.kube import KubeAdapter
+from modelguard.adapters.kube_events import EVENT_SOURCE
 from modelguard.core.labelselector import LabelSelector
 
 log = logging.getLogger(__name__)
