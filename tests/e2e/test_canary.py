@@ -190,7 +190,12 @@ def test_a_sigkill_during_promotion_converges_once(
         wait_canary_gone(cluster, timeout=60, what="promotion finished after the restart")
         assert cluster.running_version(DEPLOYMENT) == v("v2")
         assert recorder.versions == [v("v1"), v("v2")]
-    status = cluster.status(MD)
-    assert status.get("pendingEvents", []) == []
+    # The canary is removed before its Events are posted and cleared from the outbox
+    # (write-ahead): the outbox empties moments after, never to be posted twice.
+    cluster.wait(
+        lambda: cluster.status(MD).get("pendingEvents", []) == [],
+        timeout=15,
+        what="the outbox emptied",
+    )
     for reason in ("CanaryPromoted", "VersionApplied", "CanaryCompleted"):
         assert len(events(cluster, reason)) == 1, reason
