@@ -54,7 +54,13 @@ def test_the_baseline_is_read_when_the_stable_version_last_served(
         timeout=10,
         what="v1's servedUntil recorded",
     )
-    assert cluster.running_version(DEPLOYMENT) == (image("v2"), "v2")
+    # servedUntil is written ahead of the Deployment patch (write-ahead status): v2 is
+    # applied moments later.
+    cluster.wait(
+        lambda: cluster.running_version(DEPLOYMENT) == (image("v2"), "v2"),
+        timeout=10,
+        what="v2 applied",
+    )
     cluster.wait_promoted(MD, "v2")
 
     exporter.remove(model, "v1")  # v1 no longer serves: its series end
