@@ -31,6 +31,33 @@ FIELD_MANAGER = "kill-bench"
 Patched = tuple[float, float, float, dict[str, Any]]
 
 
+def deployment_manifest(
+    name: str, namespace: str, labels: dict[str, str], replicas: int
+) -> dict[str, Any]:
+    """A guarded Deployment on kwok: one `server` container at v1 (MODEL_VERSION=v1)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "server",
+                            "image": f"registry.local/{name}:1.0",
+                            "env": [{"name": "MODEL_VERSION", "value": "v1"}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
 class FleetPhase(TypedDict):
     models: int
     patching_seconds: float
@@ -76,27 +103,7 @@ class Bench:
         wait_for(lambda: self._ready(FALLBACK) == 1, timeout=120, what="the fallback's Ready pod")
 
     def _deployment(self, name: str, labels: dict[str, str], replicas: int) -> None:
-        body = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "server",
-                                "image": f"registry.local/{name}:1.0",
-                                "env": [{"name": "MODEL_VERSION", "value": "v1"}],
-                            }
-                        ]
-                    },
-                },
-            },
-        }
+        body = deployment_manifest(name, NAMESPACE, labels, replicas)
         self.apps.create_namespaced_deployment(NAMESPACE, k8s.V1Deployment.model_validate(body))
 
     def _ready(self, name: str) -> int:

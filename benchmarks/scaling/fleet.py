@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from benchmarks.killswitch.bench import log
+from benchmarks.killswitch.bench import deployment_manifest, log
 from modelguard.core import api
 from modelguard_testenv import ControlPlane, wait_for
 from modelguard_testenv.controlplane import KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE
@@ -35,28 +35,7 @@ def query(name: str) -> str:
 
 
 def deployment(name: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "server",
-                            "image": f"registry.local/{name}:1.0",
-                            "env": [{"name": "MODEL_VERSION", "value": "v1"}],
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    return deployment_manifest(name, NAMESPACE, {"app": name}, replicas=1)
 
 
 def model_deployment(name: str, prometheus: str, interval: str) -> dict[str, Any]:
